@@ -1,0 +1,1 @@
+"""Input side of trackjax: dataset readers, the synthetic dataset, samplers and pipelines."""

@@ -1,0 +1,3 @@
+"""trackjax: visual object trackers in JAX/Flax."""
+
+__version__ = "0.1.0"
