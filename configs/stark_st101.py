@@ -1,0 +1,15 @@
+"""STARK-ST101: STARK-ST with a ResNet-101 backbone (layer3 has 23 blocks).
+
+Train:    python -m trackjax.main --config configs/stark_st101.py --workdir runs/st101
+Weights:  python -m trackjax.convert stark --config configs/stark_st101.py \
+              --checkpoint STARKST_ep0050.pth.tar --out weights/stark_st101
+
+Published results (official code): LaSOT AUC 67.1, GOT-10k AO 68.8, TrackingNet AUC 82.0,
+30 fps on a Tesla V100. 47,167,299 parameters.
+"""
+
+from trackjax import stark_config
+
+
+def get_config(arg=None):
+  return stark_config.get_stark_config(depth=101, score_head=True, arg=arg)

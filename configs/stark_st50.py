@@ -1,0 +1,19 @@
+"""STARK-ST50: ResNet-50, two templates (initial + dynamic), corner head and score head.
+
+Train both stages (500 + 50 epochs, 8 GPUs x 16 in the reference):
+  python -m trackjax.main --config configs/stark_st50.py --workdir runs/st50
+Quickstart on the embedded synthetic dataset (2-core CPU, ~15 min):
+  python -m trackjax.main --config configs/stark_st50.py:quickstart --workdir runs/quick
+Official weights:
+  python -m trackjax.convert stark --config configs/stark_st50.py \
+      --checkpoint STARKST_ep0050.pth.tar --out weights/stark_st50
+
+Published results (official code): LaSOT AUC 66.4, GOT-10k AO 68.0, TrackingNet AUC 81.3,
+40 fps on a Tesla V100. 28,227,395 parameters.
+"""
+
+from trackjax import stark_config
+
+
+def get_config(arg=None):
+  return stark_config.get_stark_config(depth=50, score_head=True, arg=arg)

@@ -1,0 +1,107 @@
+"""ResNet (v1.5 bottleneck, torchvision layout) with frozen batch norm, truncated at any stage.
+
+STARK uses ResNet-50/101 up to ``layer3`` (stride 16, 1024 channels). The stage list, strides and
+dilations are attributes so that other trackers reuse the same module: MAPNet wants ``layer3`` at
+stride 8 with dilation (``dilate=(False, False, True)``), FineTrack wants several stages at once
+(``outputs=('layer1', 'layer2', 'layer3')``). Parameter names mirror torchvision's state-dict keys
+(``conv1``, ``bn1``, ``layer2_0/conv2``, ``layer2_0/downsample_conv``...).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from trackjax.models.normalization import FrozenBatchNorm
+
+# Bottleneck blocks per stage; only the stages a model builds are created.
+RESNET_DEPTHS = {
+    50: (3, 4, 6, 3),
+    101: (3, 4, 23, 3),
+    152: (3, 8, 36, 3),
+}
+
+# torchvision initialises convolutions with kaiming_normal(fan_out, relu).
+conv_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
+
+
+def _conv(features, kernel, stride=1, dilation=1, name=None, dtype=jnp.float32):
+  pad = dilation * (kernel - 1) // 2
+  return nn.Conv(
+      features, (kernel, kernel), strides=(stride, stride), padding=((pad, pad), (pad, pad)),
+      kernel_dilation=(dilation, dilation), use_bias=False, kernel_init=conv_init, name=name,
+      dtype=dtype)
+
+
+class Bottleneck(nn.Module):
+  """torchvision v1.5 bottleneck: the stride sits on the 3x3 convolution."""
+
+  planes: int
+  stride: int = 1
+  dilation: int = 1
+  downsample: bool = False
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    out = nn.relu(FrozenBatchNorm(name="bn1", dtype=self.dtype)(
+        _conv(self.planes, 1, name="conv1", dtype=self.dtype)(x)))
+    out = _conv(self.planes, 3, self.stride, self.dilation, name="conv2", dtype=self.dtype)(out)
+    out = nn.relu(FrozenBatchNorm(name="bn2", dtype=self.dtype)(out))
+    out = _conv(self.planes * 4, 1, name="conv3", dtype=self.dtype)(out)
+    out = FrozenBatchNorm(name="bn3", dtype=self.dtype)(out)
+    if self.downsample:
+      x = _conv(self.planes * 4, 1, self.stride, name="downsample_conv", dtype=self.dtype)(x)
+      x = FrozenBatchNorm(name="downsample_bn", dtype=self.dtype)(x)
+    return nn.relu(out + x)
+
+
+class ResNet(nn.Module):
+  """ResNet trunk returning the requested stages as NHWC feature maps.
+
+  Attributes:
+    depth: 50, 101 or 152 (sets the block counts) unless ``blocks`` is given.
+    blocks: explicit block count per stage (for small test models).
+    width: channels of the stem; stage ``i`` has ``width * 2**i`` planes (64 in torchvision).
+    dilate: per stage from layer2 on, replace the stride by dilation (torchvision's
+      ``replace_stride_with_dilation``).
+    outputs: stage names to return; the trunk stops after the last one.
+  """
+
+  depth: int = 50
+  blocks: Sequence[int] | None = None
+  width: int = 64
+  dilate: Sequence[bool] = (False, False, False)
+  outputs: Sequence[str] = ("layer3",)
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x) -> dict[str, jnp.ndarray]:
+    blocks = tuple(self.blocks or RESNET_DEPTHS[self.depth])
+    last = max(int(name[len("layer"):]) for name in self.outputs)
+    features = {}
+    x = nn.Conv(self.width, (7, 7), strides=(2, 2), padding=((3, 3), (3, 3)), use_bias=False,
+                kernel_init=conv_init, name="conv1", dtype=self.dtype)(x.astype(self.dtype))
+    x = nn.relu(FrozenBatchNorm(name="bn1", dtype=self.dtype)(x))
+    features["stem"] = x
+    x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
+    in_channels, dilation = self.width, 1
+    for stage in range(1, last + 1):
+      planes = self.width * 2 ** (stage - 1)
+      stride = 1 if stage == 1 else 2
+      previous_dilation = dilation
+      if stage > 1 and self.dilate[stage - 2]:
+        dilation *= stride
+        stride = 1
+      for b in range(blocks[stage - 1]):
+        first = b == 0
+        x = Bottleneck(
+            planes, stride=stride if first else 1,
+            dilation=previous_dilation if first else dilation,
+            downsample=first and (stride != 1 or in_channels != planes * 4),
+            name=f"layer{stage}_{b}", dtype=self.dtype)(x)
+        in_channels = planes * 4
+      features[f"layer{stage}"] = x
+    return {name: features[name] for name in self.outputs}

@@ -1,0 +1,154 @@
+"""DETR-style post-norm transformer encoder/decoder with PyTorch ``nn.MultiheadAttention`` semantics.
+
+Tensors are batch-first (B, L, C). Padding masks are bool (B, L) with True on padded tokens. Weight
+names follow the official state dict (``in_proj_kernel`` holds [Wq; Wk; Wv] transposed), which keeps
+the checkpoint converter a plain transpose.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+# STARK initialises every transformer matrix with xavier_uniform, including the stacked (3C, C)
+# in-projection, so its bound uses fan_out = 3C.
+xavier_uniform = nn.initializers.xavier_uniform()
+
+
+def torch_linear_bias_init(fan_in: int):
+  """``nn.Linear``'s default bias init, U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+  bound = 1.0 / math.sqrt(fan_in)
+  return lambda key, shape, dtype=jnp.float32: jax.random.uniform(key, shape, dtype, -bound, bound)
+
+
+def dense(features: int, fan_in: int, name: str, dtype) -> nn.Dense:
+  return nn.Dense(features, kernel_init=xavier_uniform, bias_init=torch_linear_bias_init(fan_in),
+                  name=name, dtype=dtype)
+
+
+class MultiheadAttention(nn.Module):
+  """``torch.nn.MultiheadAttention``: q scaled by 1/sqrt(head_dim), dropout on attention weights."""
+
+  num_heads: int
+  dropout: float = 0.0
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, query, key, value, key_padding_mask=None, deterministic: bool = True):
+    c = query.shape[-1]
+    head_dim = c // self.num_heads
+    w = self.param("in_proj_kernel", xavier_uniform, (c, 3 * c), jnp.float32).astype(self.dtype)
+    b = self.param("in_proj_bias", nn.initializers.zeros, (3 * c,), jnp.float32).astype(self.dtype)
+    q = query.astype(self.dtype) @ w[:, :c] + b[:c]
+    k = key.astype(self.dtype) @ w[:, c:2 * c] + b[c:2 * c]
+    v = value.astype(self.dtype) @ w[:, 2 * c:] + b[2 * c:]
+    q = q * (head_dim ** -0.5)
+
+    def heads(t):
+      return t.reshape(*t.shape[:-1], self.num_heads, head_dim)
+
+    logits = jnp.einsum("bqhd,bkhd->bhqk", heads(q), heads(k)).astype(jnp.float32)
+    if key_padding_mask is not None:
+      # A finite minimum instead of -inf: identical whenever a row has one valid key, and a fully
+      # padded row gives uniform weights instead of NaN.
+      logits = jnp.where(key_padding_mask[:, None, None, :], jnp.finfo(jnp.float32).min, logits)
+    weights = jax.nn.softmax(logits, axis=-1).astype(self.dtype)
+    weights = nn.Dropout(self.dropout)(weights, deterministic=deterministic)
+    out = jnp.einsum("bhqk,bkhd->bqhd", weights, heads(v)).reshape(*query.shape[:-1], c)
+    return nn.Dense(c, kernel_init=xavier_uniform, bias_init=nn.initializers.zeros,
+                    name="out_proj", dtype=self.dtype)(out)
+
+
+class FeedForward(nn.Module):
+  dim_feedforward: int
+  dropout: float
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, deterministic: bool):
+    c = x.shape[-1]
+    h = nn.relu(dense(self.dim_feedforward, c, "linear1", self.dtype)(x))
+    h = nn.Dropout(self.dropout)(h, deterministic=deterministic)
+    return dense(c, self.dim_feedforward, "linear2", self.dtype)(h)
+
+
+def _layer_norm(name, dtype):
+  return nn.LayerNorm(epsilon=1e-5, name=name, dtype=dtype)
+
+
+class EncoderLayer(nn.Module):
+  num_heads: int
+  dim_feedforward: int
+  dropout: float
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, src, mask, pos, deterministic: bool):
+    qk = src + pos
+    attn = MultiheadAttention(self.num_heads, self.dropout, name="self_attn", dtype=self.dtype)(
+        qk, qk, src, mask, deterministic)
+    src = _layer_norm("norm1", self.dtype)(
+        src + nn.Dropout(self.dropout)(attn, deterministic=deterministic))
+    ff = FeedForward(self.dim_feedforward, self.dropout, name="ffn", dtype=self.dtype)(
+        src, deterministic)
+    return _layer_norm("norm2", self.dtype)(
+        src + nn.Dropout(self.dropout)(ff, deterministic=deterministic))
+
+
+class DecoderLayer(nn.Module):
+  num_heads: int
+  dim_feedforward: int
+  dropout: float
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, tgt, memory, memory_mask, pos, query_pos, deterministic: bool):
+    drop = lambda t: nn.Dropout(self.dropout)(t, deterministic=deterministic)
+    qk = tgt + query_pos
+    attn = MultiheadAttention(self.num_heads, self.dropout, name="self_attn", dtype=self.dtype)(
+        qk, qk, tgt, None, deterministic)
+    tgt = _layer_norm("norm1", self.dtype)(tgt + drop(attn))
+    attn = MultiheadAttention(self.num_heads, self.dropout, name="multihead_attn",
+                              dtype=self.dtype)(
+        tgt + query_pos, memory + pos, memory, memory_mask, deterministic)
+    tgt = _layer_norm("norm2", self.dtype)(tgt + drop(attn))
+    ff = FeedForward(self.dim_feedforward, self.dropout, name="ffn", dtype=self.dtype)(
+        tgt, deterministic)
+    return _layer_norm("norm3", self.dtype)(tgt + drop(ff))
+
+
+class Transformer(nn.Module):
+  """Encoder over the token sequence, then a decoder of learned queries over the memory.
+
+  Returns ``(hs, memory)``: decoder output after the final LayerNorm (B, Nq, C) and the encoder
+  memory (B, L, C). There is no final encoder norm (post-norm DETR).
+  """
+
+  num_heads: int = 8
+  num_encoder_layers: int = 6
+  num_decoder_layers: int = 6
+  dim_feedforward: int = 2048
+  dropout: float = 0.1
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, src, mask, pos, query_embed, deterministic: bool = True):
+    memory = src.astype(self.dtype)
+    pos = pos.astype(self.dtype)
+    for i in range(self.num_encoder_layers):
+      memory = EncoderLayer(self.num_heads, self.dim_feedforward, self.dropout,
+                            name=f"encoder_layers_{i}", dtype=self.dtype)(
+          memory, mask, pos, deterministic)
+    query_pos = jnp.broadcast_to(query_embed.astype(self.dtype),
+                                 (src.shape[0],) + query_embed.shape)
+    tgt = jnp.zeros_like(query_pos)
+    for i in range(self.num_decoder_layers):
+      tgt = DecoderLayer(self.num_heads, self.dim_feedforward, self.dropout,
+                         name=f"decoder_layers_{i}", dtype=self.dtype)(
+          tgt, memory, mask, pos, query_pos, deterministic)
+    hs = _layer_norm("decoder_norm", self.dtype)(tgt)
+    return hs, memory

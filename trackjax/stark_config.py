@@ -1,0 +1,162 @@
+"""The STARK recipe's hyper-parameters, shared by ``configs/stark_{s50,st50,st101}.py``.
+
+Every value of the official implementation (researchmm/Stark, ``experiments/stark_s`` and
+``stark_st{1,2}`` yamls plus their config.py defaults) is here, named for what it does. Variants:
+
+* ``''`` (default): the reference recipe.
+* ``'tiny'``: a very small network and crops for unit tests (seconds on a CPU).
+* ``'quickstart'``: a reduced STARK-ST that trains on the embedded synthetic dataset on a 2-core CPU.
+
+Config files are loaded by path, so they import this module instead of each other.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+# Template update interval of STARK-ST per benchmark (``stark_st2/*.yaml``); other datasets use
+# MAX_SAMPLE_INTERVAL = 200.
+UPDATE_INTERVALS = {"lasot": 200, "got10k_test": 200, "trackingnet": 25, "vot20": 10,
+                    "vot20lt": 200, "default": 200}
+UPDATE_INTERVALS_ST101 = dict(UPDATE_INTERVALS, vot20lt=100)
+
+
+def model_config(depth: int, score_head: bool) -> ml_collections.ConfigDict:
+  return ml_collections.ConfigDict(dict(
+      name="stark_st" if score_head else "stark_s",
+      backbone_depth=depth,  # ResNet-50 / -101 truncated after layer3: stride 16, 1024 channels
+      backbone_blocks=ml_collections.FieldReference(None, field_type=tuple),  # override depth
+      backbone_width=64,
+      hidden_dim=256,
+      num_heads=8,
+      num_encoder_layers=6,
+      num_decoder_layers=6,
+      dim_feedforward=2048,
+      dropout=0.1,  # also on attention weights
+      num_queries=1,
+      head_channels=(256, 128, 64, 32),  # corner head towers, then a 1x1 conv to one map
+      feature_stride=16,
+      score_head=score_head,
+      num_templates=2 if score_head else 1,
+      template_size=128,
+      template_factor=2.0,
+      search_size=320,
+      search_factor=5.0,
+  ))
+
+
+def stage_config(epochs: int, lr_drop_epoch: int, trainable: str, box_loss: bool,
+                 init_from_stage: str = "") -> ml_collections.ConfigDict:
+  return ml_collections.ConfigDict(dict(
+      epochs=epochs,
+      lr_drop_epoch=lr_drop_epoch,  # StepLR(step_size=lr_drop_epoch, gamma=0.1), stepped per epoch
+      lr_drop_factor=0.1,
+      learning_rate=1e-4,
+      weight_decay=1e-4,
+      backbone_lr_scale=0.1,  # parameters under backbone/ train at 1e-5
+      grad_clip_norm=0.1,
+      # Parameters whose path matches `trainable` (regex over 'a/b/c' paths) and not `frozen` train.
+      trainable=trainable,
+      frozen=r"^backbone/(conv1|layer1_\d+)/",
+      giou_weight=2.0 if box_loss else 0.0,
+      l1_weight=5.0 if box_loss else 0.0,
+      cls_weight=0.0 if box_loss else 1.0,
+      classification_samples=not box_loss,  # stage 2: half negatives, BCE on the score head
+      init_from_stage=init_from_stage,
+  ))
+
+
+def get_stark_config(depth: int, score_head: bool, arg: str | None) -> ml_collections.ConfigDict:
+  """The full recipe for STARK-S50 (depth 50, no score head), -ST50 and -ST101."""
+  variant = (arg or "").strip()
+  if variant not in ("", "tiny", "quickstart"):
+    raise ValueError(f"unknown config variant {variant!r}: use '', 'tiny' or 'quickstart'")
+  config = ml_collections.ConfigDict()
+  config.variant = variant
+  config.mode = "train"  # train | evaluate | track | benchmark
+  config.seed = 0
+  config.init_from = ""  # converted official weights (trackjax.convert) or another run's workdir
+  config.model = model_config(depth, score_head)
+
+  config.train = ml_collections.ConfigDict(dict(
+      global_batch_size=128,  # 16 per GPU x 8 GPUs in the reference
+      samples_per_epoch=60000,
+      compute_dtype="float32",  # 'bfloat16' computes in bf16 with float32 parameters
+      log_every_steps=50,
+      checkpoint_every_steps=1000,
+      keep_checkpoints=3,
+      keep_period_steps=0,  # also keep every N-th step forever (0 = off)
+      val_every_epochs=20,
+      val_samples=10000,
+      max_steps=-1,  # stop early after this many steps (-1: run the schedule)
+  ))
+  if score_head:
+    config.train.stages = ("stage1", "stage2")
+    config.train.stage1 = stage_config(500, 400, trainable=r".*", box_loss=True)
+    config.train.stage2 = stage_config(50, 40, trainable=r"^cls_head/", box_loss=False,
+                                       init_from_stage="stage1")
+    config.train.stage2.val_every_epochs = 10
+  else:
+    config.train.stages = ("stage1",)
+    config.train.stage1 = stage_config(500, 400, trainable=r".*", box_loss=True)
+
+  config.tracker = ml_collections.ConfigDict(dict(
+      update_intervals=UPDATE_INTERVALS_ST101 if depth == 101 else UPDATE_INTERVALS,
+      update_threshold=0.5,  # sigmoid(score) must exceed this for a template update
+      box_margin=10,  # clip_box margin in pixels
+      dataset="default",
+  ))
+
+  if variant == "tiny":
+    _make_tiny(config)
+  elif variant == "quickstart":
+    _make_quickstart(config)
+  return config
+
+
+def _make_tiny(config: ml_collections.ConfigDict) -> None:
+  """A network of a few thousand parameters per block, crops 64/128: unit tests run in seconds."""
+  m = config.model
+  m.backbone_blocks = (1, 1, 1)
+  m.backbone_width = 8
+  m.hidden_dim = 32
+  m.num_heads = 2
+  m.num_encoder_layers = 1
+  m.num_decoder_layers = 1
+  m.dim_feedforward = 64
+  m.head_channels = (16, 16, 8, 8)
+  m.template_size = 64
+  m.search_size = 128
+  config.train.global_batch_size = 4
+  config.train.samples_per_epoch = 16
+  config.train.log_every_steps = 1
+  config.train.checkpoint_every_steps = 2
+  config.train.val_samples = 8
+  for stage in config.train.stages:
+    config.train[stage].epochs = 2
+    config.train[stage].lr_drop_epoch = 1
+
+
+def _make_quickstart(config: ml_collections.ConfigDict) -> None:
+  """A reduced STARK-ST for a 2-core CPU: narrow ResNet, 2+2 layers, crops 64/160."""
+  m = config.model
+  m.backbone_blocks = (1, 2, 2)
+  m.backbone_width = 16
+  m.hidden_dim = 64
+  m.num_heads = 4
+  m.num_encoder_layers = 2
+  m.num_decoder_layers = 2
+  m.dim_feedforward = 256
+  m.head_channels = (64, 32, 16, 16)
+  m.template_size = 64
+  m.search_size = 160
+  config.train.global_batch_size = 16
+  config.train.samples_per_epoch = 1600
+  config.train.log_every_steps = 10
+  config.train.checkpoint_every_steps = 100
+  config.train.val_samples = 128
+  config.train.val_every_epochs = 5
+  for stage in config.train.stages:
+    config.train[stage].epochs = 10 if stage == "stage1" else 2
+    config.train[stage].lr_drop_epoch = 8 if stage == "stage1" else 1
+  config.train.stage1.learning_rate = 4e-4
