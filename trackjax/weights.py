@@ -1,0 +1,52 @@
+"""Model weights on disk: an Orbax checkpoint of the Flax variables plus a JSON description.
+
+This is what ``python -m trackjax.convert`` writes and what training (``config.init_from``) and the
+trackers load. Layout: ``DIR/variables/`` (Orbax PyTree) and ``DIR/weights.json`` (model config,
+origin).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Mapping
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+METADATA_FILE = "weights.json"
+
+
+def save_variables(directory: str, variables: Mapping[str, Any], metadata: Mapping[str, Any]):
+  """Writes ``variables`` (numpy or jax arrays) and ``metadata`` (JSON-serialisable) to ``directory``."""
+  directory = os.path.abspath(directory)
+  os.makedirs(directory, exist_ok=True)
+  variables = jax.tree_util.tree_map(np.asarray, dict(variables))
+  with ocp.StandardCheckpointer() as checkpointer:
+    checkpointer.save(os.path.join(directory, "variables"), variables, force=True)
+  with open(os.path.join(directory, METADATA_FILE), "w") as f:
+    json.dump(dict(metadata), f, indent=2, default=str)
+
+
+def load_variables(directory: str, abstract: Mapping[str, Any] | None = None) -> dict[str, Any]:
+  """Reads variables saved by ``save_variables``; with ``abstract`` the tree is checked against it."""
+  directory = os.path.abspath(directory)
+  path = os.path.join(directory, "variables")
+  if not os.path.isdir(path):
+    raise FileNotFoundError(f"{directory} holds no converted weights (no variables/ folder); "
+                            "create them with `python -m trackjax.convert`")
+  with ocp.StandardCheckpointer() as checkpointer:
+    if abstract is None:
+      return checkpointer.restore(path)
+    target = jax.tree_util.tree_map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), dict(abstract))
+    return checkpointer.restore(path, target)
+
+
+def load_metadata(directory: str) -> dict[str, Any]:
+  path = os.path.join(os.path.abspath(directory), METADATA_FILE)
+  if not os.path.isfile(path):
+    return {}
+  with open(path) as f:
+    return json.load(f)
