@@ -101,7 +101,6 @@ def make_background(plan: scene.ScenePlan, rng: np.random.Generator) -> np.ndarr
   m = plan.background_margin
   shape = (height + 2 * m, width + 2 * m)
   short = min(height, width)
-  out = textures.render_texture(plan.background_family, rng, shape, detail=4)
   labels = np.zeros(shape, np.uint8)
   num_shapes = int(rng.integers(15, 45))
   for _ in range(num_shapes):
@@ -119,12 +118,8 @@ def make_background(plan: scene.ScenePlan, rng: np.random.Generator) -> np.ndarr
     else:
       pts = np.stack([cx + rng.uniform(-1, 1, 5) * axes[0], cy + rng.uniform(-1, 1, 5) * axes[1]], 1)
       cv2.fillPoly(labels, [cv2.convexHull(pts.astype(np.int32))], label)
-  for label, family in enumerate(plan.clutter_families, start=1):
-    mask = labels == label
-    if mask.any():
-      layer = textures.render_texture(family, rng, shape, detail=2)
-      out[mask] = layer[mask]
-  return out
+  families = [plan.background_family, *plan.clutter_families]
+  return textures.render_layered(families, labels, rng, detail=2)
 
 
 def make_textures(plan: scene.ScenePlan, rng: np.random.Generator) -> SceneTextures:

@@ -137,6 +137,24 @@ def palette_lut(palette: np.ndarray) -> np.ndarray:
   return np.clip(lut, 0, 255).astype(np.uint8)
 
 
+def render_indices(family: TextureFamily, rng: np.random.Generator, shape: tuple[int, int],
+                   detail: int = 1) -> np.ndarray:
+  """The family's field as (H, W) uint8 palette positions 0..255 (see ``render_texture``)."""
+  h, w = shape
+  if h <= 0 or w <= 0:
+    raise ValueError(f'texture shape must be positive, got {shape}')
+  small = (max(2, -(-h // detail)), max(2, -(-w // detail)))
+  indices = (_field(family, rng, small) * 255.0).astype(np.uint8)
+  if small != (h, w):
+    indices = cv2.resize(indices, (w, h), interpolation=cv2.INTER_LINEAR)
+  return indices
+
+
+def colourise(indices: np.ndarray, lut: np.ndarray) -> np.ndarray:
+  """(H, W) uint8 indices through a (256, 3) uint8 table to (H, W, 3) RGB."""
+  return cv2.LUT(cv2.merge([indices, indices, indices]), lut.reshape(1, 256, 3))
+
+
 def render_texture(family: TextureFamily, rng: np.random.Generator, shape: tuple[int, int],
                    detail: int = 1) -> np.ndarray:
   """A (H, W, 3) uint8 RGB texture of ``family``.
@@ -148,12 +166,31 @@ def render_texture(family: TextureFamily, rng: np.random.Generator, shape: tuple
     detail: the field is computed at ``1 / detail`` resolution and upsampled (speed for large
       backgrounds).
   """
-  h, w = shape
-  if h <= 0 or w <= 0:
-    raise ValueError(f'texture shape must be positive, got {shape}')
-  small = (max(2, -(-h // detail)), max(2, -(-w // detail)))
-  f = _field(family, rng, small)
-  indices = (f * 255.0).astype(np.uint8)
-  if small != (h, w):
-    indices = cv2.resize(indices, (w, h), interpolation=cv2.INTER_LINEAR)
-  return palette_lut(family.palette)[indices]
+  return colourise(render_indices(family, rng, shape, detail), palette_lut(family.palette))
+
+
+def render_layered(families: list[TextureFamily], labels: np.ndarray, rng: np.random.Generator,
+                   detail: int = 1) -> np.ndarray:
+  """RGB image where pixels with ``labels == k`` show a texture of ``families[k]``.
+
+  All layers share one 256-entry colour table (256 // len(families) shades each), so the
+  composite is built on single-channel indices and coloured once.
+  """
+  n = len(families)
+  if not 1 <= n <= 16:
+    raise ValueError(f'need 1..16 families, got {n}')
+  shades = 256 // n
+  lut = np.zeros((256, 3), np.uint8)
+  out = None
+  for k, family in enumerate(families):
+    lut[k * shades:(k + 1) * shades] = palette_lut(family.palette)[
+        np.linspace(0, 255, shades).astype(int)]
+    if out is not None and not (labels == k).any():
+      continue
+    remap = (k * shades + np.arange(256) * (shades - 1) // 255).astype(np.uint8)
+    layer = cv2.LUT(render_indices(family, rng, labels.shape, detail), remap)
+    if out is None:
+      out = layer
+    else:
+      np.copyto(out, layer, where=labels == k)
+  return colourise(out, lut)
