@@ -104,6 +104,16 @@ def test_reduce_gives_smaller_frames_of_the_same_picture():
     src.read_frame(0, 2, reduce=3)
 
 
+@pytest.mark.parametrize('num_frames, size', [(1, (16, 16)), (2, (16, 40)), (31, (40, 16))])
+def test_degenerate_sizes_render(num_frames, size):
+  src = SyntheticSource(4, num_frames, image_size=size, seed=9)
+  for i in range(4):
+    seq = src.sequence(i)
+    assert len(seq) == num_frames and seq.visible[0]
+    assert src.read_frame(i, num_frames - 1).shape == (*size, 3)
+    assert src.read_frame(i, 0, reduce=8).shape == (size[0] // 8, size[1] // 8, 3)
+
+
 def test_bad_arguments_raise_clear_errors():
   src = SyntheticSource(2, 5, image_size=SIZE)
   with pytest.raises(IndexError, match='sequence 2'):
@@ -130,7 +140,7 @@ def test_first_frame_is_fully_visible_and_sizes_span_the_range(survey):
 
 def test_every_attribute_occurs(survey):
   _, seqs = survey
-  for flag in ('OCC', 'FOC', 'OV', 'MB', 'IV', 'SOB', 'BC'):
+  for flag in ('OCC', 'FOC', 'OV', 'MB', 'IV', 'SV', 'SOB', 'BC'):
     share = np.mean([s.attributes[flag] for s in seqs])
     assert 0.0 < share < 1.0, flag
 

@@ -204,10 +204,11 @@ def plan_scene(rng: np.random.Generator, num_frames: int, image_size: tuple[int,
   # Target size (2% .. 30% of the short side), aspect ratio, and their smooth changes.
   size0 = short * np.exp(rng.uniform(np.log(0.02), np.log(0.30)))
   aspect0 = np.exp(rng.uniform(np.log(0.45), np.log(2.2)))
-  scale_amp = rng.uniform(0.0, 0.45) if rng.random() < 0.5 else rng.uniform(0.0, 0.1)
-  sizes = size0 * np.exp(scale_amp * _smooth_signal(rng, t, (40.0, 300.0)))
+  scale_amp = rng.uniform(0.4, 1.2) if rng.random() < 0.4 else rng.uniform(0.0, 0.2)
+  sizes = size0 * np.exp(scale_amp * _smooth_signal(rng, t, (30.0, 200.0)))
   sizes = np.clip(sizes, 0.015 * short, 0.4 * short)
-  aspects = aspect0 * np.exp(rng.uniform(0.0, 0.25) * _smooth_signal(rng, t, (40.0, 300.0)))
+  aspect_amp = rng.uniform(0.3, 0.8) if rng.random() < 0.3 else rng.uniform(0.0, 0.15)
+  aspects = aspect0 * np.exp(aspect_amp * _smooth_signal(rng, t, (30.0, 200.0)))
   max_half = 0.5 * sizes.max() * np.sqrt(max(aspects.max(), 1.0 / aspects.min()))
 
   relative_speed = {'slow': (0.01, 0.06), 'normal': (0.06, 0.2), 'fast': (0.2, 0.6)}[speed_class]
