@@ -138,6 +138,15 @@ def _velocity(centres: np.ndarray) -> np.ndarray:
   return np.concatenate([v[:1], v], axis=0)
 
 
+def _blur(centres: np.ndarray, boxes: np.ndarray, exposure: float, short: float) -> np.ndarray:
+  """(N, 2) motion-blur vectors: displacement times exposure, capped at half the object size."""
+  blur = _velocity(centres) * exposure
+  cap = np.minimum(0.5 * np.sqrt(boxes[:, 2] * boxes[:, 3]), 0.06 * short)
+  length = np.linalg.norm(blur, axis=1)
+  scale = np.where(length > cap, cap / np.maximum(length, 1e-9), 1.0)
+  return blur * scale[:, None]
+
+
 def _centres(boxes: np.ndarray) -> np.ndarray:
   return boxes[:, :2] + boxes[:, 2:] / 2
 
@@ -219,33 +228,34 @@ def plan_scene(rng: np.random.Generator, num_frames: int, image_size: tuple[int,
   # Out-of-view excursion: push the target across the nearest border and bring it back.
   centres = base_centres.copy()
   if want_out_of_view:
-    ramp = float(rng.uniform(3.0, 10.0))
     plateau = float(rng.uniform(max(3.0, 0.05 * num_frames), 0.2 * num_frames))
-    start = float(rng.uniform(0.2, 0.75) * num_frames)
+    start = float(rng.uniform(0.2, 0.6) * num_frames)
+    max_ramp = 0.15 * num_frames
+    span = (t >= start) & (t <= start + plateau + 2 * max_ramp)  # Every frame that may be out.
+    c = base_centres[span]
+    boxes_span = _boxes(c, sizes[span], aspects[span])
+    gaps = np.stack([c[:, 0], width - c[:, 0], c[:, 1], height - c[:, 1]], axis=-1).mean(0)
+    side = int(np.argmin(gaps))
+    needed = {  # Shift that puts the whole box past that border, for every frame of the span.
+        0: (boxes_span[:, 0] + boxes_span[:, 2]).max(),
+        1: (width - boxes_span[:, 0]).max(),
+        2: (boxes_span[:, 1] + boxes_span[:, 3]).max(),
+        3: (height - boxes_span[:, 1]).max(),
+    }[side] + 4.0
+    # Leave and come back at a plausible speed (a fraction of the target size per frame).
+    exit_speed = max(0.4 * size0, 3.0) * rng.uniform(0.7, 1.5)
+    ramp = float(np.clip(needed / exit_speed, 3.0, max_ramp))
     window = _ramp_window(t, start, plateau, ramp)
-    on = window >= 1.0
-    if on.any():
-      c = base_centres[on]
-      boxes_on = _boxes(c, sizes[on], aspects[on])
-      gaps = np.stack([c[:, 0], width - c[:, 0], c[:, 1], height - c[:, 1]], axis=-1).mean(0)
-      side = int(np.argmin(gaps))
-      needed = {  # Shift that puts the whole box past the border, for every plateau frame.
-          0: (boxes_on[:, 0] + boxes_on[:, 2]).max(),
-          1: (width - boxes_on[:, 0]).max(),
-          2: (boxes_on[:, 1] + boxes_on[:, 3]).max(),
-          3: (height - boxes_on[:, 1]).max(),
-      }[side] + 4.0
-      direction = {0: (-1, 0), 1: (1, 0), 2: (0, -1), 3: (0, 1)}[side]
-      centres = centres + window[:, None] * needed * np.asarray(direction, np.float64)
-    else:
-      want_out_of_view = False
+    direction = {0: (-1, 0), 1: (1, 0), 2: (0, -1), 3: (0, 1)}[side]
+    centres = centres + window[:, None] * needed * np.asarray(direction, np.float64)
 
   target_family = textures.random_family(rng)
+  target_boxes = _boxes(centres, sizes, aspects)
   target = SceneObject(
-      boxes=_boxes(centres, sizes, aspects),
+      boxes=target_boxes,
       shape_power=float(np.exp(rng.uniform(np.log(1.3), np.log(8.0)))),
       family=target_family,
-      blur=_velocity(centres) * exposure,
+      blur=_blur(centres, target_boxes, exposure, short),
   )
 
   # Distractors: same texture family, similar size, orbiting near the target's base path.
@@ -257,11 +267,12 @@ def plan_scene(rng: np.random.Generator, num_frames: int, image_size: tuple[int,
       c = base_centres + radius[:, None] * np.stack([np.cos(theta), np.sin(theta)], axis=-1)
       d_sizes = sizes * np.exp(rng.uniform(-0.25, 0.25))
       d_aspects = aspects * np.exp(rng.uniform(-0.2, 0.2))
+      d_boxes = _boxes(c, d_sizes, d_aspects)
       distractors.append(SceneObject(
-          boxes=_boxes(c, d_sizes, d_aspects),
+          boxes=d_boxes,
           shape_power=target.shape_power * float(np.exp(rng.uniform(-0.3, 0.3))),
           family=textures.similar_family(target_family, rng),
-          blur=_velocity(c) * exposure,
+          blur=_blur(c, d_boxes, exposure, short),
       ))
 
   # Occluders: shapes that cross the target at a chosen frame; bigger than it for full occlusion.

@@ -35,8 +35,9 @@ class SyntheticSource:
   def __init__(self, num_sequences: int, num_frames: int, image_size: tuple[int, int] = (480, 640),
                seed: int = 0, name: str = 'synthetic', split: str = 'train',
                cache_size: int = 16):
-    """Args:
+    """Creates the source; nothing is rendered until asked for.
 
+    Args:
       num_sequences: number of sequences.
       num_frames: frames per sequence.
       image_size: (height, width) in pixels.
