@@ -259,9 +259,9 @@ def hold_empty_predictions(pred, gt) -> np.ndarray:
   """
   p = as_boxes(pred, 'pred').copy()
   g = as_boxes(gt, 'gt')
-  for i in range(1, p.shape[0]):
-    if np.any(p[i, 2:] == 0) and not np.any(np.isnan(g[i])):
-      p[i] = p[i - 1]
+  empty = np.any(p[:, 2:] == 0, axis=1) & ~np.any(np.isnan(g), axis=1)
+  for i in np.flatnonzero(empty[1:]) + 1:  # In order, so runs of empty boxes chain.
+    p[i] = p[i - 1]
   return p
 
 
