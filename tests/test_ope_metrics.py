@@ -204,12 +204,15 @@ def test_matches_got10k_toolkit_on_random_boxes():
       return b
 
     def iou(a, b):
-      w = np.maximum(np.minimum(a[:, 0] + a[:, 2], b[:, 0] + b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0)
-      h = np.maximum(np.minimum(a[:, 1] + a[:, 3], b[:, 1] + b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0)
+      x2 = np.minimum(a[:, 0] + a[:, 2], b[:, 0] + b[:, 2])
+      y2 = np.minimum(a[:, 1] + a[:, 3], b[:, 1] + b[:, 3])
+      w = np.maximum(x2 - np.maximum(a[:, 0], b[:, 0]), 0)
+      h = np.maximum(y2 - np.maximum(a[:, 1], b[:, 1]), 0)
       return w * h / (a[:, 2] * a[:, 3] + b[:, 2] * b[:, 3] - w * h + np.finfo(float).eps)
 
     ref_iou, ref_clipped = iou(pred, gt), iou(clip(pred), clip(gt))
-    ref_ce = np.hypot(*((pred[:, :2] + (pred[:, 2:] - 1) / 2) - (gt[:, :2] + (gt[:, 2:] - 1) / 2)).T)
+    offset = (pred[:, :2] + (pred[:, 2:] - 1) / 2) - (gt[:, :2] + (gt[:, 2:] - 1) / 2)
+    ref_ce = np.hypot(offset[:, 0], offset[:, 1])
   np.testing.assert_allclose(ours_iou, ref_iou, atol=1e-12)
   np.testing.assert_allclose(ours_clipped, ref_clipped, atol=1e-12)
   np.testing.assert_allclose(ours_ce, ref_ce, atol=1e-9)

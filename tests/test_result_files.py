@@ -9,7 +9,8 @@ from trackjax.evaluate import result_files as rf
 
 
 def _boxes(n, offset=0.0):
-  return np.stack([np.arange(n) + offset, np.arange(n) * 2.0, np.full(n, 10.5), np.full(n, 20.25)], 1)
+  x = np.arange(n) + offset
+  return np.stack([x, np.arange(n) * 2.0, np.full(n, 10.5), np.full(n, 20.25)], 1)
 
 
 @pytest.mark.parametrize('delimiter', [',', '\t', ' '])

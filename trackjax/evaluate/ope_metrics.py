@@ -2,31 +2,32 @@
 
 Two protocols, each following its public toolkit:
 
-* OPE (OTB, LaSOT, UAV, NFS, TrackingNet; pytracking ``extract_results`` and got10k ``ExperimentOTB``):
-  per-frame IoU and centre error, per-sequence success curve (21 IoU thresholds ``0:0.05:1``, a frame
-  counts when ``IoU > t``), precision curve (0..50 px, a frame counts when ``error <= t``) and
-  normalised-precision curve (0..0.5 in steps of 0.01, ``<= t``). Curves are averaged over sequences;
-  AUC is the mean of the averaged success curve, precision is its value at 20 px, normalised precision
-  its value at 0.2.
-* GOT-10k (got10k toolkit 0.1.3 ``ExperimentGOT10k``): IoU of both boxes clipped to the image, frame 0
-  skipped, only frames with ``cover > 0``; IoUs of all repetitions and sequences concatenated; AO is
-  their mean, SR_t the fraction with ``IoU > t``, the success curve has 101 thresholds.
+* OPE (OTB, LaSOT, UAV, NFS, TrackingNet; pytracking ``extract_results`` and got10k
+  ``ExperimentOTB``): per-frame IoU and centre error; per-sequence success curve (21 IoU thresholds
+  ``0:0.05:1``, a frame counts when ``IoU > t``), precision curve (0..50 px, ``error <= t``) and
+  normalised-precision curve (0..0.5 in steps of 0.01, ``<= t``). Curves are averaged over
+  sequences; AUC is the mean of the averaged success curve, precision its value at 20 px,
+  normalised precision its value at 0.2.
+* GOT-10k (got10k toolkit 0.1.3 ``ExperimentGOT10k``): IoU of both boxes clipped to the image,
+  frame 0 skipped, only frames with ``cover > 0``; IoUs of all repetitions and sequences
+  concatenated; AO is their mean, SR_t the fraction with ``IoU > t``; success curve on 101
+  thresholds.
 
 Conventions shared by both toolkits: boxes are ``[x, y, w, h]``; the centre is ``x + (w - 1) / 2``;
 frame 0 of an OPE prediction is replaced by the ground truth (it is the given box).
 
-Invalid ground-truth frames (box with ``w <= 0`` or ``h <= 0``, NaN, or ``visible == False``) never
-count as successes. By default they stay in the denominator of every curve (pytracking's default,
-which is what the LaSOT leaderboards use); ``exclude_invalid_frames=True`` drops them instead (what the
-got10k LaSOT/UAV experiments do for NaN boxes).
+Invalid ground-truth frames (``w <= 0`` or ``h <= 0``, NaN, or ``visible == False``) never count as
+successes. By default they stay in the denominator of every curve (pytracking's default, used by
+the LaSOT leaderboards); ``exclude_invalid_frames=True`` drops them instead (as the got10k
+LaSOT/UAV experiments do for NaN boxes).
 
 Deviations from pytracking, on purpose:
 * A prediction with NaN/inf or a negative size scores as a failure (IoU 0, infinite centre error)
-  instead of aborting the whole evaluation; pass ``invalid_predictions='raise'`` to abort instead.
+  instead of aborting the whole evaluation; ``invalid_predictions='raise'`` aborts instead.
 * Prediction and ground truth must have the same length (pytracking pads or truncates silently).
-* pytracking's UAV branch sets the centre error of invalid frames to -1 (a success at every threshold),
-  and its normalised centre error of invalid frames to -1 for non-LaSOT datasets; here invalid frames
-  are failures in every curve.
+* pytracking's UAV branch sets the centre error of invalid frames to -1 (a success at every
+  threshold), and the normalised centre error of invalid frames to -1 for non-LaSOT datasets;
+  here invalid frames are failures in every curve.
 """
 
 from __future__ import annotations
@@ -131,9 +132,9 @@ def normalized_centre_error(pred, gt) -> np.ndarray:
 def got10k_clip_boxes(boxes, image_size: tuple[int, int]) -> np.ndarray:
   """Clips boxes to the image exactly as the got10k toolkit's ``rect_iou(bound=...)`` does.
 
-  ``x`` is clamped to ``[0, W]``, then ``w`` to ``[0, W - x]`` (same for y, h). A box sticking out on
-  the left/top is therefore shifted, not cut (a box at x=-10, w=30 becomes x=0, w=30): this is the
-  toolkit's behaviour and is kept so AO matches the server.
+  ``x`` is clamped to ``[0, W]``, then ``w`` to ``[0, W - x]`` (same for y, h). A box sticking out
+  on the left/top is therefore shifted, not cut (a box at x=-10, w=30 becomes x=0, w=30): this is
+  the toolkit's behaviour and is kept so AO matches the server.
 
   Args:
     boxes: (N, 4) ``[x, y, w, h]``.
@@ -344,9 +345,9 @@ class OPEScores:
     return out
 
 
-def ope_scores(errors: Iterable[SequenceErrors], frame_masks: Mapping[str, np.ndarray] | None = None,
-               *, exclude_invalid_frames: bool = False,
-               fps: float = float('nan')) -> OPEScores | None:
+def ope_scores(errors: Iterable[SequenceErrors],
+               frame_masks: Mapping[str, np.ndarray] | None = None, *,
+               exclude_invalid_frames: bool = False, fps: float = float('nan')) -> OPEScores | None:
   """Averages per-sequence curves over sequences.
 
   Args:
@@ -378,7 +379,7 @@ def ope_scores(errors: Iterable[SequenceErrors], frame_masks: Mapping[str, np.nd
 
 
 def split_attributes(attributes: Mapping[str, Any], num_frames: int):
-  """Splits attributes into sequence flags ``{name: bool}`` and per-frame masks ``{name: (N,) bool}``.
+  """Splits attributes into sequence flags ``{name: bool}`` and per-frame ``{name: (N,) bool}``.
 
   Flags are bools or 0/1 integers; per-frame entries are 1-D arrays of length ``num_frames``.
   Anything else (strings, class names, arrays of another length) is ignored.
@@ -507,7 +508,7 @@ def got10k_scores(ious, times=None) -> Got10kScores | None:
 
 
 def got10k_frame_mask(gt) -> np.ndarray:
-  """(N,) bool frames GOT-10k scores: not frame 0, and ``cover > 0`` (else ``visible``, else all)."""
+  """(N,) bool frames GOT-10k scores: not frame 0, ``cover > 0`` (else ``visible``, else all)."""
   n = as_boxes(gt.boxes).shape[0]
   if gt.cover is not None:
     mask = np.asarray(gt.cover).reshape(-1) > 0

@@ -5,10 +5,11 @@ Usage::
   python -m trackjax.evaluate.report --dataset got10k --dataset-root /data/GOT-10k --split val \\
       --results results/stark_st50 ours=results/mine --format markdown --plots reports/got10k_val
 
-Every results folder is scored with both protocols of ``ope_metrics``: OPE (AUC, P@20, NP@0.2 from
-the first repetition) and GOT-10k (AO, SR0.5, SR0.75 over all repetitions). FPS follows the dataset's
-toolkit: GOT-10k's mean of ``1 / t`` over all frames for ``got10k``, otherwise the mean of
-per-sequence FPS (got10k ``ExperimentOTB``). Numbers in tables are percentages, in JSON fractions.
+Every results folder is scored with both protocols of ``ope_metrics``: OPE (AUC, P@20, NP@0.2
+from the first repetition) and GOT-10k (AO, SR0.5, SR0.75 over all repetitions). FPS follows the
+dataset's toolkit: GOT-10k's mean of ``1 / t`` over all frames for ``got10k`` and ``custom``,
+otherwise the mean of per-sequence FPS (got10k ``ExperimentOTB``). Numbers in tables are
+percentages, in CSV and JSON fractions.
 Outputs depend only on the inputs (sorted sequences and attributes, fixed plot metadata).
 """
 
@@ -49,7 +50,7 @@ def _read_flags(path: Path, num_frames: int) -> np.ndarray:
 
 
 def _image_size_from_meta(seq_dir: Path) -> tuple[int, int] | None:
-  """(height, width) from GOT-10k ``meta_info.ini`` (``resolution: (W, H)``), else the first frame."""
+  """(height, width) from ``meta_info.ini`` (``resolution: (W, H)``), else from the first frame."""
   meta = seq_dir / 'meta_info.ini'
   if meta.is_file():
     for number, line in enumerate(meta.read_text().splitlines(), start=1):
@@ -294,7 +295,8 @@ def format_report(evaluations: Sequence[TrackerEvaluation], fmt: OutputFormat = 
     def line(cells):
       return '  '.join(c.ljust(w) if i < 2 else c.rjust(w)
                        for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-    return '\n'.join([line(header), line(['-' * w for w in widths])] + [line(r) for r in table]) + '\n'
+    lines = [line(header), line(['-' * w for w in widths])] + [line(r) for r in table]
+    return '\n'.join(lines) + '\n'
   raise ValueError(f'unknown format {fmt!r}; expected table, markdown, csv or json')
 
 

@@ -4,8 +4,9 @@ Layouts:
 * ``plain`` (OTB, LaSOT, UAV123, NFS, TrackingNet; pytracking and got10k ``ExperimentOTB``):
   ``<dir>/<seq>.txt`` with one ``x,y,w,h`` line per frame, and optionally ``<dir>/<seq>_time.txt``
   with one time in seconds per line.
-* ``got10k``: ``<dir>/<seq>/<seq>_001.txt`` (``_002``, ``_003`` for repetitions, comma separated) and
-  ``<dir>/<seq>/<seq>_time.txt`` (one line per frame, one comma-separated column per repetition).
+* ``got10k``: ``<dir>/<seq>/<seq>_001.txt`` (``_002``, ``_003`` for repetitions, comma
+  separated) and ``<dir>/<seq>/<seq>_time.txt`` (one line per frame, one comma-separated column
+  per repetition).
 
 Server zips: GOT-10k takes the ``got10k`` layout at the zip root (``<seq>/<seq>_001.txt``,
 ``<seq>/<seq>_time.txt``); TrackingNet takes ``<seq>.txt`` files (comma separated) at the zip root.
@@ -111,7 +112,7 @@ def read_boxes(path: str | os.PathLike) -> np.ndarray:
 
 
 def write_times(path: str | os.PathLike, times, fmt: str = '%.8f') -> None:
-  """Writes per-frame times: (N,) one per line, or (N, R) one comma-separated column per repetition."""
+  """Writes per-frame times: (N,) one per line, or (N, R) one comma-separated column per run."""
   times = np.asarray(times, np.float64)
   if times.ndim == 1:
     times = times[:, None]
@@ -355,6 +356,8 @@ def write_trackingnet_zip(results_dir: str | os.PathLike, zip_path: str | os.Pat
   root = Path(results_dir)
   seqs = list_sequences(root, 'plain')
   _check_expected(seqs, expected_sequences, root)
-  members = [(f'{seq}.txt', format_rows(read_boxes(plain_result_path(root, seq)), ',', fmt).encode())
-             for seq in seqs]
+  members = []
+  for seq in seqs:
+    boxes = read_boxes(plain_result_path(root, seq))
+    members.append((f'{seq}.txt', format_rows(boxes, ',', fmt).encode()))
   return _write_zip(zip_path, members)
