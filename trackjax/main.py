@@ -1,0 +1,45 @@
+"""trackjax command line: flags and dispatch only.
+
+  python -m trackjax.main --config configs/stark_st50.py --workdir runs/st50
+  python -m trackjax.main --config configs/stark_st50.py:quickstart --workdir runs/quick
+  python -m trackjax.main --config configs/stark_st50.py --config.mode=evaluate --workdir runs/eval ...
+
+``--config.FIELD=VALUE`` overrides any field; unknown fields fail. ``config.mode`` picks the job:
+``train`` (default), ``evaluate`` (benchmark runner + report), ``track`` (video demo) or
+``benchmark`` (tracking speed).
+"""
+
+from __future__ import annotations
+
+from absl import app
+from absl import flags
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/stark_st50.py",
+                                          lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and results.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  config, workdir = _CONFIG.value, _WORKDIR.value
+  if config.mode == "train":
+    from trackjax.train.stark_recipe import train_and_evaluate
+    train_and_evaluate(config, workdir)
+  elif config.mode == "evaluate":
+    from trackjax.evaluate.benchmark_runner import evaluate
+    evaluate(config, workdir)
+  elif config.mode == "track":
+    from trackjax.track.video_demo import run_demo
+    run_demo(config, workdir)
+  elif config.mode == "benchmark":
+    from trackjax.track.speed_benchmark import run_speed_benchmark
+    run_speed_benchmark(config, workdir)
+  else:
+    raise app.UsageError(f"config.mode={config.mode!r}: use train, evaluate, track or benchmark")
+
+
+if __name__ == "__main__":
+  app.run(main)
