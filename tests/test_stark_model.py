@@ -189,3 +189,16 @@ def test_batch_norm_matches_torch_in_train_and_eval():
   np.testing.assert_allclose(
       np.asarray(y_eval),
       tbn(torch.from_numpy(x).permute(0, 3, 1, 2)).permute(0, 2, 3, 1).detach().numpy(), atol=1e-5)
+
+
+def test_resnet_serves_other_trackers_with_dilation_and_several_stages():
+  from trackjax.models.resnet import ResNet
+  net = ResNet(blocks=(1, 1, 1), width=8, dilate=(False, True, False),  # layer2, layer3, layer4
+               outputs=("layer1", "layer2", "layer3"))
+  x = jnp.zeros((1, 64, 64, 3))
+  feats, _ = net.init_with_output(jax.random.PRNGKey(0), x)
+  assert {k: v.shape for k, v in feats.items()} == {
+      "layer1": (1, 16, 16, 32), "layer2": (1, 8, 8, 64), "layer3": (1, 8, 8, 128)}  # stride 8
+  plain = ResNet(blocks=(1, 1, 1), width=8)
+  out, _ = plain.init_with_output(jax.random.PRNGKey(0), x)
+  assert out["layer3"].shape == (1, 4, 4, 128)  # stride 16

@@ -2,7 +2,7 @@
 
 STARK uses ResNet-50/101 up to ``layer3`` (stride 16, 1024 channels). The stage list, strides and
 dilations are attributes so that other trackers reuse the same module: MAPNet wants ``layer3`` at
-stride 8 with dilation (``dilate=(False, False, True)``), FineTrack wants several stages at once
+stride 8 with dilation (``dilate=(False, True, False)``), FineTrack wants several stages at once
 (``outputs=('layer1', 'layer2', 'layer3')``). Parameter names mirror torchvision's state-dict keys
 (``conv1``, ``bn1``, ``layer2_0/conv2``, ``layer2_0/downsample_conv``...).
 """
@@ -65,7 +65,7 @@ class ResNet(nn.Module):
     depth: 50, 101 or 152 (sets the block counts) unless ``blocks`` is given.
     blocks: explicit block count per stage (for small test models).
     width: channels of the stem; stage ``i`` has ``width * 2**i`` planes (64 in torchvision).
-    dilate: per stage from layer2 on, replace the stride by dilation (torchvision's
+    dilate: for layer2, layer3, layer4: replace the stride by dilation (torchvision's
       ``replace_stride_with_dilation``).
     outputs: stage names to return; the trunk stops after the last one.
   """
