@@ -8,6 +8,7 @@ each worker got), so a restored iterator continues with identical batches.
 
 from __future__ import annotations
 
+from absl import flags
 import grain
 
 from data_pipelines.train_samples import SampleFn, global_index
@@ -34,6 +35,8 @@ class GrainBatches:
     it_ds = ds.to_iter_dataset(grain.ReadOptions(num_threads=max(0, int(read_threads)),
                                                  prefetch_buffer_size=max(1, int(read_threads))))
     if num_workers > 0:
+      if not flags.FLAGS.is_parsed():  # Grain workers read absl flags; outside an absl app
+        flags.FLAGS.mark_as_parsed()  # (tests, notebooks) their defaults apply.
       it_ds = it_ds.mp_prefetch(grain.MultiprocessingOptions(
           num_workers=int(num_workers), per_worker_buffer_size=int(worker_buffer_size)))
     self._iterator = iter(it_ds)
