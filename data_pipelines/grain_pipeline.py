@@ -25,6 +25,13 @@ def grain_dataset(sample_fn: SampleFn, local_batch: int, global_batch: int,
           .batch(local_batch, drop_remainder=True))
 
 
+def _single_threaded_opencv(worker_index: int, worker_count: int) -> None:
+  """One OpenCV thread per worker process: the workers already use every core."""
+  del worker_index, worker_count
+  import cv2  # pylint: disable=g-import-not-at-top
+  cv2.setNumThreads(1)
+
+
 class GrainBatches:
   """An endless iterator of local batches with Grain's ``get_state``/``set_state``."""
 
@@ -37,8 +44,10 @@ class GrainBatches:
     if num_workers > 0:
       if not flags.FLAGS.is_parsed():  # Grain workers read absl flags; outside an absl app
         flags.FLAGS.mark_as_parsed()  # (tests, notebooks) their defaults apply.
-      it_ds = it_ds.mp_prefetch(grain.MultiprocessingOptions(
-          num_workers=int(num_workers), per_worker_buffer_size=int(worker_buffer_size)))
+      it_ds = it_ds.mp_prefetch(
+          grain.MultiprocessingOptions(num_workers=int(num_workers),
+                                       per_worker_buffer_size=int(worker_buffer_size)),
+          worker_init_fn=_single_threaded_opencv)
     self._iterator = iter(it_ds)
 
   def __next__(self):
