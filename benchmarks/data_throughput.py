@@ -8,7 +8,7 @@ instead, write it with ``python -m data_pipelines.synthetic --out DIR ...`` and 
 ``--data DIR`` (or ``--source synthetic``-style entries through ``--dataset-name``).
 
 Reports, as the median of ``--runs`` runs:
-  * in process (one worker): triplets/s and the time split per triplet into JPEG decode,
+  * in process (one worker): triplets/s (wall clock and per CPU-second) and the time split per triplet into JPEG decode,
     crop + augmentation (everything else in the sample function) and batching (np.stack);
   * the full Grain pipeline with ``--workers`` processes: triplets/s overall and per worker.
 """
@@ -100,7 +100,7 @@ def in_process_run(config, num_triplets: int, batch_size: int, seed: int) -> dic
     source.read_frame = timed
   sample_time, batch_time = 0.0, 0.0
   pending = []
-  start = time.perf_counter()
+  start, cpu_start = time.perf_counter(), time.process_time()
   for i in range(num_triplets):
     t = time.perf_counter()
     pending.append(fn(seed * 1_000_000 + i))
@@ -111,7 +111,9 @@ def in_process_run(config, num_triplets: int, batch_size: int, seed: int) -> dic
       batch_time += time.perf_counter() - t
       pending = []
   total = time.perf_counter() - start
+  cpu = time.process_time() - cpu_start
   return {'triplets_per_s': num_triplets / total,
+          'triplets_per_cpu_s': num_triplets / cpu,
           'decode_ms': 1e3 * decode[0] / num_triplets,
           'crop_augment_ms': 1e3 * (sample_time - decode[0]) / num_triplets,
           'batch_ms': 1e3 * batch_time / num_triplets}
@@ -159,6 +161,7 @@ def main():
   print(f'{len(sizes)} frames, median JPEG size {statistics.median(sizes) / 1e3:.0f} kB')
   print(f'in process, 1 worker: {med["triplets_per_s"]:.1f} triplets/s '
         f'(median of {args.runs}; runs {[round(r["triplets_per_s"], 1) for r in runs]})')
+  print(f'  {med["triplets_per_cpu_s"]:.1f} triplets per CPU-second (robust to other load)')
   print(f'  per triplet: decode {med["decode_ms"]:.2f} ms, crop+augment '
         f'{med["crop_augment_ms"]:.2f} ms, batching {med["batch_ms"]:.2f} ms')
   if args.workers > 0:
