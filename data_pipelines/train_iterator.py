@@ -81,6 +81,9 @@ def build_train_iterator(data_config, *, seed: int, global_batch_size: int,
   if not 0 <= process_index < process_count:
     raise ValueError(f'process_index {process_index} outside [0, {process_count})')
   sample_fn = SampleFn(data_config, seed)
+  # Open the sources here: bad paths and malformed annotations fail now, in this process, and the
+  # annotation index cache is written once before workers (which reopen the sources) start.
+  sample_fn.processor  # pylint: disable=pointless-statement
   local_batch = global_batch_size // process_count
   backend_name = data_config.backend
   if backend_name == 'grain':
