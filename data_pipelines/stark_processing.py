@@ -101,11 +101,8 @@ class _Crop:
 
 
 class StarkProcessor:
-  """Reads, crops and augments the frames of a draw; ``sample(rng)`` retries like the reference.
-
-  Attributes:
-    skipped: per-dataset count of draws skipped because of bad data (``DatasetError``).
-  """
+  """Reads, crops and augments the frames of a draw; ``sample(rng)`` retries like the reference
+  and counts, per dataset, the draws skipped for bad data (``DatasetError``) in ``'skipped'``."""
 
   def __init__(self, sampler: StarkSampler, config: ProcessingConfig, *,
                max_attempts: int = 100):
