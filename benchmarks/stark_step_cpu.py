@@ -2,7 +2,8 @@
 
   PYTHONPATH=. python benchmarks/stark_step_cpu.py --config configs/stark_st50.py --runs 20
 
-Prints the median (and p10/p90) over ``--runs`` calls after warm-up, plus the device. The input
+Prints the median wall time (and p10/p90) over ``--runs`` calls after warm-up, the median CPU
+time of the process per call, the host load average and the device. The input
 crop is uint8 and normalised inside the jitted step, as the tracker does.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 
@@ -52,17 +54,21 @@ def time_track_step(config_spec: str, runs: int = 20, warmup: int = 3, dtype: st
   search_mask = jnp.zeros((1, ss, ss), bool)
   for _ in range(warmup):
     jax.block_until_ready(step(variables, tokens, search, search_mask))
-  times = []
+  times, cpu_times = [], []
   for _ in range(runs):
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     jax.block_until_ready(step(variables, tokens, search, search_mask))
     times.append(time.perf_counter() - start)
+    cpu_times.append(time.process_time() - cpu_start)
   return {
       "config": config_spec, "dtype": dtype, "device": str(jax.devices()[0].device_kind),
       "platform": jax.devices()[0].platform, "runs": runs,
       "median_ms": 1e3 * statistics.median(times),
       "p10_ms": 1e3 * float(np.percentile(times, 10)),
       "p90_ms": 1e3 * float(np.percentile(times, 90)),
+      # CPU seconds of this process per step: robust to other processes on a shared machine.
+      "cpu_ms_median": 1e3 * statistics.median(cpu_times),
+      "host_load_average": os.getloadavg(),
   }
 
 
