@@ -92,7 +92,7 @@ def initial_box(box_xywh, min_size: float = MIN_BOX_SIZE, name: str = 'box') -> 
   if box.shape != (4,) or not np.all(np.isfinite(box)):
     raise ValueError(f'{name}: expected 4 finite numbers [x, y, w, h], got {box_xywh!r}')
   centre = box[:2] + 0.5 * box[2:]
-  size = np.maximum(np.abs(box[2:]), min_size)
+  size = np.maximum(box[2:], min_size)  # negative or zero sides count as degenerate
   return np.concatenate([centre - 0.5 * size, size])
 
 
