@@ -9,7 +9,7 @@ from data_pipelines.synthetic import SyntheticSource
 from trackjax.config_files import load_config
 from trackjax.track.batched_tracker import BatchedTracker
 from trackjax.track.stark_tracker import StarkTracker, as_rgb_frame, initial_box
-from trackjax.track.tracker_variables import random_variables
+from trackjax.track.tracker_variables import load_tracker_variables, random_variables
 
 
 def make_config(path="configs/stark_st50.py:tiny", interval=2, threshold=-1.0):
@@ -181,3 +181,14 @@ def test_batched_streams_equal_single_stream_runs_with_slot_refill(st):
     np.testing.assert_allclose(got[i], expected[i], atol=1e-3, err_msg=f"sequence {i}")
   with pytest.raises(ValueError, match="not active"):
     batched.track(variables, state, {0: source.read_frame(0, 0)})
+
+
+def test_tracker_variables_sources(tmp_path):
+  config = make_config()
+  with pytest.warns(UserWarning, match="RANDOM weights"):
+    loaded = load_tracker_variables(config.model, "", seed=4)
+  expected = random_variables(config.model, 4)
+  for a, b in zip(jax.tree_util.tree_leaves(loaded), jax.tree_util.tree_leaves(expected)):
+    np.testing.assert_array_equal(a, b)
+  with pytest.raises(FileNotFoundError, match="weights folder not found"):
+    load_tracker_variables(config.model, str(tmp_path / "missing"))
