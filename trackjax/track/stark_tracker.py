@@ -1,0 +1,228 @@
+"""Online STARK-S / STARK-ST tracker with explicit state, as the official ``stark_st`` tracker.
+
+  tracker = StarkTracker(config.model, config.tracker, dataset='lasot')
+  state = tracker.init(variables, first_frame, box_xywh)
+  for frame in frames:
+    box_xywh, score, state = tracker.track(variables, state, frame)
+
+Per frame (reference ``lib/test/tracker/stark_st.py``): crop the search region (factor 5, size
+320) around the previous box with ``geometry.crops.sample_target``, run the jitted ``track_step``
+on the cached template tokens, average ``pred_boxes`` over queries, map back with
+``crop_to_image_box`` and clamp with ``clip_box(margin)``. The box is always taken whatever the
+score. STARK-ST keeps two templates, ``[z1, copy(z1)]`` at init; the frame counter starts at 0 at
+init and is incremented at the start of each ``track`` call; when ``frame_id % interval == 0``
+and ``sigmoid(score) > threshold`` the dynamic template is re-cropped (factor 2, size 128)
+around the new box in the current frame. STARK-S never updates and reports score 1.
+
+Crops travel to the device as uint8 and are normalised inside the jitted functions. The network
+functions take a batch dimension, so ``batched_tracker`` reuses them for K streams.
+
+Robustness (beyond the reference, which would crash): frames may be (H, W), (H, W, 1), (H, W, 3)
+or (H, W, 4) of any size and dtype; initial boxes smaller than ``MIN_BOX_SIZE`` are grown around
+their centre; boxes partly or fully outside the frame are tracked from padded crops; non-finite
+network outputs keep the previous box and report score 0.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from trackjax.geometry.boxes import clip_box
+from trackjax.geometry.crops import crop_to_image_box, sample_target
+from trackjax.models.image_normalization import normalize_images
+from trackjax.models.stark import Tokens, build_stark
+
+MIN_BOX_SIZE = 1.0  # pixels; smaller initial boxes are grown around their centre
+
+
+@flax.struct.dataclass
+class TrackerState:
+  """Everything one stream carries from frame to frame.
+
+  Attributes:
+    box: (4,) float64 ``[x, y, w, h]`` of the last frame, pixels.
+    frame_id: frames tracked since ``init`` (0 right after ``init``).
+    templates: cached template tokens (1, T * L, C): the initial template first, then (ST) the
+      dynamic one.
+    score: confidence of the last frame (sigmoid of the score head; 1 for STARK-S).
+  """
+
+  box: np.ndarray
+  frame_id: int
+  templates: Tokens
+  score: float = 1.0
+
+
+def as_rgb_frame(frame, name: str = 'frame') -> np.ndarray:
+  """Any (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) image -> contiguous (H, W, 3) uint8.
+
+  Float images are taken as 0..255 values (clipped); NaN becomes 0.
+  """
+  image = np.asarray(frame)
+  if image.ndim == 2:
+    image = image[:, :, None]
+  if image.ndim != 3 or image.shape[2] not in (1, 3, 4) or min(image.shape[:2]) < 1:
+    raise ValueError(f'{name}: expected an (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) image, '
+                     f'got shape {image.shape}')
+  if image.shape[2] == 4:
+    image = image[:, :, :3]
+  if image.dtype != np.uint8:
+    if image.dtype == bool:
+      image = image.astype(np.uint8) * 255
+    else:
+      image = np.clip(np.nan_to_num(image.astype(np.float64)), 0, 255).round().astype(np.uint8)
+  if image.shape[2] == 1:
+    image = np.repeat(image, 3, axis=2)
+  return np.ascontiguousarray(image)
+
+
+def initial_box(box_xywh, min_size: float = MIN_BOX_SIZE, name: str = 'box') -> np.ndarray:
+  """Checks an initial ``[x, y, w, h]`` box and grows sides below ``min_size`` around the centre.
+
+  Raises:
+    ValueError: naming ``name`` when the box is not 4 finite numbers.
+  """
+  box = np.asarray(box_xywh, np.float64).reshape(-1)
+  if box.shape != (4,) or not np.all(np.isfinite(box)):
+    raise ValueError(f'{name}: expected 4 finite numbers [x, y, w, h], got {box_xywh!r}')
+  centre = box[:2] + 0.5 * box[2:]
+  size = np.maximum(box[2:], min_size)  # negative or zero sides count as degenerate
+  return np.concatenate([centre - 0.5 * size, size])
+
+
+def _sigmoid(x: float) -> float:
+  return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
+
+
+def update_interval(tracker_config, dataset: str) -> int:
+  """Template update interval of ``dataset`` from ``config.tracker.update_intervals``."""
+  intervals = dict(tracker_config.update_intervals)
+  interval = int(intervals.get(dataset, intervals['default']))
+  if interval < 1:
+    raise ValueError(f'config.tracker.update_intervals[{dataset!r}] must be >= 1, got {interval}')
+  return interval
+
+
+class StarkTracker:
+  """Jitted STARK pieces plus the host-side crop logic; the state goes in and out explicitly.
+
+  Args:
+    model_config: ``config.model``.
+    tracker_config: ``config.tracker`` (``update_intervals``, ``update_threshold``, ``box_margin``).
+    dataset: key of ``update_intervals``; default ``tracker_config.dataset``.
+    dtype: compute dtype of the network (float32 as the reference; bfloat16 as an option).
+  """
+
+  def __init__(self, model_config, tracker_config, dataset: str | None = None, dtype: Any = jnp.float32):
+    self.model_config = model_config
+    self.model = build_stark(model_config, dtype=dtype)
+    self.dtype = dtype
+    self.has_score = bool(model_config.score_head)
+    self.num_templates = int(model_config.num_templates)
+    self.template_factor = float(model_config.template_factor)
+    self.template_size = int(model_config.template_size)
+    self.search_factor = float(model_config.search_factor)
+    self.search_size = int(model_config.search_size)
+    self.dataset = dataset or tracker_config.get('dataset', 'default')
+    self.interval = update_interval(tracker_config, self.dataset)
+    self.threshold = float(tracker_config.update_threshold)
+    self.margin = float(tracker_config.box_margin)
+    self.encode = jax.jit(self._encode)
+    self.network_step = jax.jit(self._network_step)
+    self.write_tokens = jax.jit(_write_tokens)
+
+  # --------------------------------------------------------------------------- device functions
+
+  def _encode(self, variables, crops, masks) -> Tokens:
+    """uint8 template crops (B, S, S, 3) and masks (B, S, S) -> tokens (B, L, C)."""
+    return self.model.apply(variables, normalize_images(crops, self.dtype), masks,
+                            method=self.model.encode)
+
+  def _network_step(self, variables, templates: Tokens, crops, masks):
+    """Search crops (B, S, S, 3) uint8 -> normalised cxcywh (B, 4) and score logits (B,)."""
+    out = self.model.apply(variables, templates, normalize_images(crops, self.dtype), masks,
+                           method=self.model.track_step)
+    boxes = jnp.mean(out['pred_boxes'], axis=1)
+    if 'pred_logits' in out:
+      logits = jnp.max(out['pred_logits'][..., 0], axis=1)
+    else:
+      logits = jnp.full(boxes.shape[:1], jnp.inf, jnp.float32)
+    return boxes, logits
+
+  # --------------------------------------------------------------------------- host helpers
+
+  def template_crop(self, frame: np.ndarray, box: np.ndarray):
+    crop, mask, _ = sample_target(frame, box, self.template_factor, self.template_size)
+    return crop, mask
+
+  def search_crop(self, frame: np.ndarray, box: np.ndarray):
+    return sample_target(frame, box, self.search_factor, self.search_size)
+
+  def encode_template(self, variables, frame: np.ndarray, box: np.ndarray) -> Tokens:
+    """Tokens (1, L, C) of the template cropped around ``box``."""
+    crop, mask = self.template_crop(frame, box)
+    return self.encode(variables, crop[None], mask[None])
+
+  def initial_templates(self, variables, frame: np.ndarray, box: np.ndarray) -> Tokens:
+    """``[z1] * num_templates`` side by side: (1, T * L, C)."""
+    z1 = self.encode_template(variables, frame, box)
+    return Tokens.concatenate([z1] * self.num_templates)
+
+  def box_from_prediction(self, pred_cxcywh, prev_box: np.ndarray, resize_factor: float,
+                          frame_shape) -> np.ndarray | None:
+    """Frame box from a normalised crop prediction, clipped; None when not finite."""
+    pred = np.asarray(pred_cxcywh, np.float64)
+    if not np.all(np.isfinite(pred)):
+      return None
+    box = crop_to_image_box(pred, prev_box, resize_factor, self.search_size)
+    box = clip_box(box, frame_shape[0], frame_shape[1], margin=self.margin)
+    return box if np.all(np.isfinite(box)) else None
+
+  def score_of(self, logit: float) -> float:
+    if not self.has_score:
+      return 1.0
+    return _sigmoid(float(logit)) if math.isfinite(float(logit)) else 0.0
+
+  def wants_update(self, frame_id: int, score: float) -> bool:
+    return self.num_templates > 1 and frame_id % self.interval == 0 and score > self.threshold
+
+  # --------------------------------------------------------------------------- public API
+
+  def init(self, variables: Mapping[str, Any], frame, box_xywh) -> TrackerState:
+    """Encodes the template around ``box_xywh`` in the first frame."""
+    frame = as_rgb_frame(frame)
+    box = initial_box(box_xywh)
+    return TrackerState(box=box, frame_id=0, templates=self.initial_templates(variables, frame, box),
+                        score=1.0)
+
+  def track(self, variables: Mapping[str, Any], state: TrackerState, frame):
+    """One frame: returns ``(box_xywh (4,) float64, score, new_state)``."""
+    frame = as_rgb_frame(frame)
+    frame_id = state.frame_id + 1
+    crop, mask, resize_factor = self.search_crop(frame, state.box)
+    pred, logit = self.network_step(variables, state.templates, crop[None], mask[None])
+    pred, logit = jax.device_get((pred, logit))
+    box = self.box_from_prediction(pred[0], state.box, resize_factor, frame.shape)
+    if box is None:  # non-finite output: keep the previous box, no confidence
+      return state.box.copy(), 0.0, state.replace(frame_id=frame_id, score=0.0)
+    score = self.score_of(logit[0])
+    templates = state.templates
+    if self.wants_update(frame_id, score):
+      dynamic = self.encode_template(variables, frame, box)
+      templates = self.write_tokens(templates, dynamic, jnp.int32(0),
+                                    jnp.int32(dynamic.feat.shape[1] * (self.num_templates - 1)))
+    return box, score, TrackerState(box=box, frame_id=frame_id, templates=templates, score=score)
+
+
+def _write_tokens(tokens: Tokens, part: Tokens, row, offset) -> Tokens:
+  """Writes ``part`` (1, L, C) into batch row ``row`` at token ``offset`` of ``tokens``."""
+  return jax.tree_util.tree_map(
+      lambda dst, src: jax.lax.dynamic_update_slice(
+          dst, src.astype(dst.dtype), (row, offset) + (0,) * (dst.ndim - 2)),
+      tokens, part)
