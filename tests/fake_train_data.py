@@ -12,6 +12,20 @@ import time
 import grain
 import numpy as np
 
+from trackjax import stark_config
+
+
+def tiny_config(max_steps: int, stages=("stage1",), checkpoint_every: int = 2):
+  """The ``:tiny`` STARK-ST recipe cut to ``max_steps`` steps per stage."""
+  config = stark_config.get_stark_config(depth=50, score_head=True, arg="tiny")
+  config.train.stages = tuple(stages)
+  config.train.global_batch_size = 8  # divisible by 8 simulated devices
+  config.train.samples_per_epoch = 32
+  config.train.max_steps = max_steps
+  config.train.checkpoint_every_steps = checkpoint_every
+  config.train.log_every_steps = 2
+  return config
+
 
 class FakeStarkData:
   """An ``IteratorFactory`` for ``train_and_evaluate(..., make_iterator=FakeStarkData())``."""

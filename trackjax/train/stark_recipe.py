@@ -105,8 +105,7 @@ def train_stage(config: ml_collections.ConfigDict, workdir: str, stage_name: str
   init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed))
 
   def init_variables(rng):
-    return model.init({"params": rng, "dropout": rng}, *stark.dummy_inputs(config.model),
-                      train=False)
+    return initial_variables(model, config.model, rng)
 
   abstract_variables = jax.eval_shape(init_variables, init_rng)
   # Heads the loss never reaches get no update at all (torch skips parameters without gradient,
@@ -307,6 +306,16 @@ def train_stage(config: ml_collections.ConfigDict, workdir: str, stage_name: str
     logger.close()
     _close(train_iter)
   return StageResult(stage_name, step, last_metrics, val_metrics)
+
+
+def initial_variables(model, model_config, rng) -> dict[str, Any]:
+  """Fresh variables of ``model`` (what a stage without checkpoint or init source starts from)."""
+  return model.init({"params": rng, "dropout": rng}, *stark.dummy_inputs(model_config),
+                    train=False)
+
+
+def initial_rng(config: ml_collections.ConfigDict) -> jax.Array:
+  return jax.random.split(jax.random.key(config.seed))[0]
 
 
 def _close(iterator) -> None:
