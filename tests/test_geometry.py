@@ -136,3 +136,18 @@ def test_box_conversions_and_clip():
   np.testing.assert_allclose(box_lib.clip_box([195, 10, 2, 2], 100, 200), [190, 10, 10, 10])
   assert list(box_lib.is_valid_xywh([[0, 0, 1, 1], [0, 0, 0, 1], [np.nan, 0, 1, 1]])) == [
       True, False, False]
+
+
+def test_full_size_frames_partly_outside():
+  rng = np.random.default_rng(5)
+  image = rng.integers(0, 256, size=(720, 1280, 3), dtype=np.uint8)
+  for box, factor, size in [([-40.3, 600.2, 120.5, 90.1], 5.0, 320),
+                            ([1200.7, -20.1, 70.2, 300.9], 2.0, 128),
+                            ([100.0, 50.0, 1100.0, 640.0], 5.0, 320),  # window >> frame
+                            ([1270.2, 710.6, 3.3, 2.1], 2.0, 128)]:  # tiny, at the corner
+    for flip in (False, True):
+      want, want_mask, _ = reference_sample_target(image[:, ::-1].copy() if flip else image,
+                                                   box, factor, size)
+      got, got_mask, _ = crops.sample_target(image, box, factor, size, flip=flip)
+      np.testing.assert_array_equal(got_mask, want_mask)
+      assert np.abs(got.astype(int) - want.astype(int)).max() <= 2

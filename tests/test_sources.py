@@ -35,6 +35,19 @@ def test_got10k_train_reads_boxes_flags_and_frames(tmp_path):
   assert seq.frame_paths[0].endswith('GOT-10k_Train_000002/00000001.jpg')
 
 
+def test_got10k_split_file_by_name_or_index(tmp_path):
+  fx.write_got10k(str(tmp_path), names=('a', 'b', 'c'), num_frames=20)
+  by_index = str(tmp_path / 'vot_split.txt')
+  fx.write_lines(by_index, [[2], [0]])
+  assert Got10kSource(str(tmp_path), split_file=by_index).names() == ['c', 'a']
+  by_name = str(tmp_path / 'names.txt')
+  fx.write_lines(by_name, [['b']])
+  assert Got10kSource(str(tmp_path), split_file=by_name).names() == ['b']
+  fx.write_lines(by_index, [[0], [3]])
+  with pytest.raises(DatasetError, match='index 3 outside the 3 sequences'):
+    Got10kSource(str(tmp_path), split_file=by_index)
+
+
 def test_got10k_test_split_annotates_first_frame(tmp_path):
   fx.write_got10k(str(tmp_path), 'test', names=('GOT-10k_Test_000001',), num_frames=6)
   seq = Got10kSource(str(tmp_path), 'test').sequence(0)

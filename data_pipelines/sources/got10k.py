@@ -4,7 +4,9 @@ Side files ``absence.label`` (1 = target absent) and ``cover.label`` (visible ra
 0 = fully occluded) are used when present. A frame is visible when its box is valid, it is not
 absent and its cover is above 0. The test split annotates only the first frame: the other boxes
 are NaN. Sub-splits such as STARK's ``vottrain`` (7086 videos) are chosen with
-``sequence_names`` or a ``split_file`` listing one name a line.
+``sequence_names`` or a ``split_file``: one sequence name a line, or one integer a line indexing
+the split's ``list.txt`` (the format of pytracking's public
+``ltr/data_specs/got10k_vot_train_split.txt`` / ``got10k_vot_val_split.txt``, not shipped here).
 """
 
 from __future__ import annotations
@@ -46,21 +48,29 @@ class Got10kSource(IndexedSource):
     if not os.path.isdir(split_dir):
       raise DatasetError(f'{split_dir}: GOT-10k split directory not found')
     list_path = os.path.join(split_dir, 'list.txt')
-    if split_file is not None:
-      sequence_names = files.read_name_list(split_file)
+    split_entries = files.read_name_list(split_file) if split_file is not None else None
     key_files = [split_dir, list_path] + ([split_file] if split_file else [])
 
     def build():
-      if sequence_names is not None:
-        seqs = list(sequence_names)
-      elif os.path.isfile(list_path):
-        seqs = files.read_name_list(list_path)
+      if os.path.isfile(list_path):
+        all_seqs = files.read_name_list(list_path)
       else:
-        seqs = sorted(d for d in os.listdir(split_dir)
-                      if os.path.isdir(os.path.join(split_dir, d)))
+        all_seqs = sorted(d for d in os.listdir(split_dir)
+                          if os.path.isdir(os.path.join(split_dir, d)))
+      seqs = all_seqs if sequence_names is None else list(sequence_names)
+      if split_entries is not None:
+        if all(e.isdigit() for e in split_entries):
+          bad = [e for e in split_entries if int(e) >= len(all_seqs)]
+          if bad:
+            raise DatasetError(f'{split_file}: index {bad[0]} outside the {len(all_seqs)} '
+                               f'sequences of {split_dir}')
+          seqs = [all_seqs[int(e)] for e in split_entries]
+        else:
+          seqs = split_entries
       return [read_got10k_sequence(os.path.join(split_dir, s), strict=strict,
                                    test=(split == 'test')) for s in seqs]
 
-    params = (split, strict, tuple(sequence_names) if sequence_names else None)
+    params = (split, strict, tuple(sequence_names) if sequence_names else None,
+              tuple(split_entries) if split_entries else None)
     super().__init__(name or f'got10k_{split}',
                      cached_sequences('got10k', params, key_files, build, cache_dir))

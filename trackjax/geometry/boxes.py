@@ -59,7 +59,7 @@ def clip_box(box_xywh, height: int, width: int, margin: float = 10) -> np.ndarra
   x1 is clamped to [0, W - margin], x2 to [margin, W], and w = max(margin, x2 - x1); the same
   for y with H. The result always has width and height of at least ``margin``.
   """
-  x1, y1, w, h = _as_boxes(box_xywh)[..., 0], *np.moveaxis(_as_boxes(box_xywh)[..., 1:], -1, 0)
+  x1, y1, w, h = np.moveaxis(_as_boxes(box_xywh), -1, 0)
   x2, y2 = x1 + w, y1 + h
   x1 = np.clip(x1, 0, width - margin)
   x2 = np.clip(x2, margin, width)

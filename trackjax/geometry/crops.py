@@ -14,10 +14,11 @@ frame and a crop. Conventions reproduced from the official code (researchmm/Star
   nonzero weight in it.
 
 Instead of padding a (possibly huge) window and resizing it, ``sample_target`` samples the output
-directly from the frame: ``cv2.resize`` of a view when the window lies inside the frame (bit-exact
-with the reference), else one ``cv2.remap`` whose maps reproduce the resize rule (OpenCV quantises
-remap coordinates to 1/32 pixel, so pixels can differ by a few levels at sharp edges). The mask is
-computed per axis (row mask OR column mask) and equals the reference's mask exactly.
+directly from the frame: ``cv2.resize`` of a view when the window lies inside the frame
+(bit-exact with the reference), else one ``cv2.remap`` whose maps reproduce the resize rule
+(OpenCV quantises remap coordinates to 1/32 pixel; on uniform-noise frames pixels differ by at
+most 1 level). The mask is computed per axis (row mask OR column mask) and equals the
+reference's mask exactly.
 """
 
 from __future__ import annotations

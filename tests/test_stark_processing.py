@@ -1,0 +1,130 @@
+"""STARK processing: targets, augmentation, rejection, reduced decoding, determinism, skips."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from data_pipelines import stark_processing as sp
+from data_pipelines import stark_sampling as ss
+from data_pipelines.sources.base import DatasetError
+from tests.fake_sources import FakeSource, moving_boxes
+
+SMALL = sp.ProcessingConfig(template_size=64, search_size=160)
+
+
+def _processor(sources, cfg=SMALL, sampler_cfg=ss.SamplerConfig(), ratios=None):
+  sampler = ss.StarkSampler(sources, ratios or [1] * len(sources), sampler_cfg)
+  return sp.StarkProcessor(sampler, cfg)
+
+
+def _bright_bbox(image):
+  ys, xs = np.nonzero(image[..., 0] > 145)
+  return np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], float)
+
+
+def test_sample_fields_shapes_and_dtypes():
+  proc = _processor([FakeSource('v', [moving_boxes(40, seed=i) for i in range(3)])])
+  s = proc.sample(np.random.default_rng(0))
+  assert s['template_images'].shape == (2, 64, 64, 3) and s['template_images'].dtype == np.uint8
+  assert s['template_masks'].shape == (2, 64, 64) and s['template_masks'].dtype == bool
+  assert s['template_anno'].shape == (2, 4) and s['template_anno'].dtype == np.float32
+  assert s['search_images'].shape == (160, 160, 3) and s['search_masks'].shape == (160, 160)
+  assert s['search_anno'].shape == (4,) and s['label'].shape == () and s['label'] == 1
+  assert s['skipped'].dtype == np.int32 and s['skipped'].shape == (1,)
+
+
+@pytest.mark.parametrize('reduced', [False, True])
+def test_targets_match_the_object_in_every_crop(reduced):
+  """The object drawn at the box lands where the normalised target says, through both flips,
+  jitter and reduced decoding."""
+  boxes = [moving_boxes(40, seed=i, image_size=(480, 640)) * [1, 1, 4, 4] for i in range(3)]
+  src = FakeSource('v', boxes, image_size=(480, 640))
+  cfg = dataclasses.replace(SMALL, brightness_jitter=0.0, grayscale_prob=0.0,
+                            search_scale_jitter=0.1, search_center_jitter=0.5,
+                            reduced_decode=reduced)
+  proc = _processor([src], cfg)
+  rng = np.random.default_rng(0)
+  checked = 0
+  for _ in range(30):
+    s = proc.sample(rng)
+    crops = [(s['template_images'][i], s['template_masks'][i], s['template_anno'][i], 64)
+             for i in range(2)]
+    crops.append((s['search_images'], s['search_masks'], s['search_anno'], 160))
+    for image, mask, anno, size in crops:
+      want = np.concatenate([anno[:2], anno[:2] + anno[2:]]) * size
+      inside = (want[[0, 1]] >= 1).all() and (want[[2, 3]] <= size - 1).all()
+      lo, hi = np.floor(want[:2]).astype(int), np.ceil(want[2:]).astype(int) + 1
+      if inside and not mask[max(lo[1] - 1, 0):hi[1], max(lo[0] - 1, 0):hi[0]].any():
+        checked += 1  # a clipped object cannot be checked on pixels
+        tol = 2.0 if not reduced else 4.0
+        np.testing.assert_allclose(_bright_bbox(image), want, atol=tol)
+  assert checked > 30
+  if reduced:
+    assert any(r > 1 for _, _, r in src.reads)
+  else:
+    assert all(r == 1 for _, _, r in src.reads)
+
+
+def test_reduced_decode_never_upsamples():
+  # ratio = frame pixels per output pixel of the smallest window taken from a frame.
+  assert [sp._reduce_for(r, True) for r in (0.5, 1.99, 2.0, 3.9, 4.0, 7.99, 8.0, 30.0)] == [
+      1, 1, 2, 2, 4, 4, 8, 8]
+  assert sp._reduce_for(30.0, False) == 1
+
+
+def test_same_rng_same_sample():
+  src = FakeSource('v', [moving_boxes(40, seed=i) for i in range(3)])
+  a = _processor([src]).sample(np.random.default_rng([7, 3]))
+  b = _processor([src]).sample(np.random.default_rng([7, 3]))
+  c = _processor([src]).sample(np.random.default_rng([7, 4]))
+  for k in a:
+    np.testing.assert_array_equal(a[k], b[k])
+  assert not np.array_equal(a['search_images'], c['search_images'])
+
+
+def test_jitter_statistics():
+  rng = np.random.default_rng(0)
+  box = np.array([100.0, 100.0, 40.0, 20.0])
+  j = np.stack([sp.jitter_box(rng, box, 0.5, 4.5) for _ in range(20000)])
+  np.testing.assert_allclose(np.std(np.log(j[:, 2] / 40)), 0.5, atol=0.02)
+  centre = j[:, :2] + j[:, 2:] / 2
+  offset = (centre[:, 0] - 120) / np.sqrt(j[:, 2] * j[:, 3])
+  assert np.abs(offset).max() <= 4.5 / 2 + 1e-9 and np.abs(offset).max() > 2.1
+  np.testing.assert_allclose(sp.jitter_box(rng, box, 0.0, 0.0), box)
+
+
+def test_mask_rejection_rule():
+  mask = np.zeros((64, 64), bool)
+  assert not sp.mask_rejected(mask, 16)
+  mask[:] = True
+  assert sp.mask_rejected(mask, 16)
+  mask[::16, ::16] = True
+  mask[1, 1] = False  # not all padding, but every pixel read at stride 16 is
+  assert sp.mask_rejected(mask, 16)
+  mask[:] = True
+  mask[16, 32] = False
+  assert not sp.mask_rejected(mask, 16)
+
+
+def test_classification_negatives_have_label_zero_and_centre_box():
+  n = 60
+  vis = np.ones(n, bool)
+  vis[20:40] = False
+  src = FakeSource('v', [moving_boxes(n)], [vis])
+  proc = _processor([src], sampler_cfg=ss.SamplerConfig('trident_pro', train_cls=True))
+  rng = np.random.default_rng(0)
+  labels = [float(proc.sample(rng)['label']) for _ in range(200)]
+  assert 0.35 < np.mean(labels) < 0.65
+
+
+def test_bad_frames_are_skipped_and_counted():
+  good = FakeSource('good', [moving_boxes(40, seed=i) for i in range(2)])
+  bad = FakeSource('bad', [moving_boxes(40, seed=i) for i in range(2)], all_bad=True)
+  proc = _processor([good, bad])
+  rng = np.random.default_rng(0)
+  skipped = sum(proc.sample(rng)['skipped'] for _ in range(50))
+  assert skipped[0] == 0 and skipped[1] > 20
+  only_bad = _processor([bad])
+  with pytest.raises(DatasetError, match='no valid sample after 100 draws'):
+    only_bad.sample(rng)
