@@ -29,8 +29,14 @@ def launched_as_several_processes() -> bool:
 
 def maybe_initialize_distributed() -> None:
   """``jax.distributed.initialize()`` when launched as several processes (before any device use)."""
-  if launched_as_several_processes() and not jax.distributed.is_initialized():
-    jax.distributed.initialize()
+  if not launched_as_several_processes() or jax.distributed.is_initialized():
+    return
+  kwargs = {}  # JAX reads JAX_COORDINATOR_ADDRESS itself; the count and id are passed here
+  if os.environ.get("JAX_NUM_PROCESSES"):
+    kwargs["num_processes"] = int(os.environ["JAX_NUM_PROCESSES"])
+  if os.environ.get("JAX_PROCESS_ID"):
+    kwargs["process_id"] = int(os.environ["JAX_PROCESS_ID"])
+  jax.distributed.initialize(**kwargs)
 
 
 def make_data_mesh(devices=None) -> Mesh:

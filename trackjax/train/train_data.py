@@ -33,11 +33,11 @@ class IteratorFactory(Protocol):
 def stark_data_config(config: ml_collections.ConfigDict, stage: str,
                       split: str = "train") -> ml_collections.ConfigDict:
   """The ``data_pipelines`` settings for ``stage`` of the recipe ``config`` and ``split``."""
-  from data_pipelines import config as data_config_lib  # pylint: disable=g-import-not-at-top
-  data = data_config_lib.default_data_config()
   if config.get("data") is not None:
-    data.update(config.data.to_dict() if hasattr(config.data, "to_dict") else dict(config.data))
-  data = ml_collections.ConfigDict(data.to_dict())
+    data = ml_collections.ConfigDict(config.data.to_dict())
+  else:
+    from data_pipelines import config as data_config_lib  # pylint: disable=g-import-not-at-top
+    data = data_config_lib.default_data_config()
   model = config.model
   data.processing.template_size = model.template_size
   data.processing.search_size = model.search_size
