@@ -21,6 +21,7 @@ import numpy as np
 import optax
 import pytest
 
+from fake_train_data import tiny_config
 from trackjax import weights
 from trackjax.train import checkpointing
 from trackjax.train import losses
@@ -272,3 +273,39 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, jax_cach
                  if p.name.isdigit())
   assert steps == [2]
   assert not (tmp_path / "stage1" / "final").exists()
+
+
+# ------------------------------------------------------------------------------ data hookup
+
+
+def test_data_config_follows_model_and_stage_and_defaults_to_synthetic():
+  from trackjax.train import train_data
+  config = tiny_config(2, stages=("stage1", "stage2"))
+  stage1 = train_data.stark_data_config(config, "stage1")
+  stage2_val = train_data.stark_data_config(config, "stage2", split="val")
+  assert stage1.processing.template_size == config.model.template_size
+  assert stage1.processing.search_size == config.model.search_size
+  assert stage1.sampler.num_template == 2 and not stage1.sampler.train_cls
+  assert stage2_val.sampler.train_cls
+  assert stage1.train_datasets[0]["name"] == "synthetic"
+  assert stage1.train_datasets[0]["options"]["split"] == "train"
+  assert stage2_val.train_datasets[0]["options"]["split"] == "val"
+  config.data.train_datasets = [{"name": "got10k", "root": "/nowhere", "ratio": 1}]
+  with pytest.raises(ValueError, match="val_datasets"):
+    train_data.stark_data_config(config, "stage1", split="val")
+
+
+def test_real_pipeline_batches_fit_the_step_keys():
+  from trackjax.train import train_data
+  config = tiny_config(2)
+  config.synthetic.num_sequences = 4
+  config.synthetic.image_size = (96, 128)
+  iterator = train_data.build_iterator(config, "stage1", split="train", seed=0,
+                                       global_batch_size=4)
+  batch = next(iterator)
+  m = config.model
+  assert batch["template_images"].shape == (4, 2, m.template_size, m.template_size, 3)
+  assert batch["template_images"].dtype == np.uint8
+  assert batch["search_images"].shape == (4, m.search_size, m.search_size, 3)
+  assert batch["search_anno"].shape == (4, 4)
+  assert set(train_data.STEP_KEYS) <= set(batch)

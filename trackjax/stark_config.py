@@ -177,3 +177,7 @@ def _make_quickstart(config: ml_collections.ConfigDict) -> None:
   config.train.stage1.learning_rate = 5e-4
   config.train.stage1.backbone_lr_scale = 1.0
   config.train.stage1.frozen = ""
+  config.train.stage2.learning_rate = 1e-3  # a fresh score head in 200 steps
+  # Milder search-crop jitter than the reference (4.5 / 0.5): the synthetic targets move smoothly.
+  config.data.processing.search_center_jitter = 3.0
+  config.data.processing.search_scale_jitter = 0.25

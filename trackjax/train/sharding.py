@@ -87,3 +87,8 @@ def abstract_with_sharding(tree: Any, sharding: NamedSharding) -> Any:
   """ShapeDtypeStructs of ``tree`` carrying ``sharding`` (restore targets)."""
   return jax.tree_util.tree_map(
       lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), tree)
+
+
+def to_host(tree: Any) -> Any:
+  """Replicated arrays -> numpy, also when they span several processes (reads the local copy)."""
+  return jax.tree_util.tree_map(lambda x: np.asarray(x.addressable_data(0)), tree)

@@ -76,7 +76,7 @@ def train_stage(config: ml_collections.ConfigDict, workdir: str, stage_name: str
 
   # ---------------------------------------------------------------- mesh
   mesh = sharding.make_data_mesh()
-  global_batch_size, local_batch_size = sharding.resolve_batch_sizes(
+  global_batch_size, _ = sharding.resolve_batch_sizes(
       config.train, jax.device_count(), jax.process_count())
   replicated = sharding.replicated(mesh)
   batch_sharding = sharding.batch_sharding(mesh)
@@ -225,7 +225,7 @@ def train_stage(config: ml_collections.ConfigDict, workdir: str, stage_name: str
   def check_pending():
     nonlocal counted
     for pending_step, device_metrics in pending:
-      host = {k: float(v) for k, v in jax.device_get(device_metrics).items()}
+      host = {k: float(v) for k, v in sharding.to_host(device_metrics).items()}
       metrics_log.check_finite(stage_name, pending_step, host)
       for k, v in host.items():
         sums[k] = sums.get(k, 0.0) + v
@@ -240,7 +240,7 @@ def train_stage(config: ml_collections.ConfigDict, workdir: str, stage_name: str
     totals: dict[str, float] = {}
     try:
       for _ in range(val_steps):
-        terms = jax.device_get(p_eval_step(state, device_batch(next(val_iter))))
+        terms = sharding.to_host(p_eval_step(state, device_batch(next(val_iter))))
         for k, v in terms.items():
           totals[k] = totals.get(k, 0.0) + float(v)
     finally:
