@@ -153,6 +153,13 @@ def _make_quickstart(config: ml_collections.ConfigDict) -> None:
   batch 16. With no pretrained backbone nothing is frozen and the backbone trains at the full
   learning rate. Stage 1: 10 epochs of 1600 samples, lr 5e-4 dropped x0.1 after epoch 8; stage 2:
   2 epochs on the score head.
+
+    python -m trackjax.main --config configs/stark_st50.py:quickstart --workdir runs/quick
+
+  Measured on a shared 2-core CPU: 9.4 min for both stages (stage 1 at 25-47 samples/s), val IoU
+  (mean per-sample IoU on jittered val-split search crops) 0.24 after stage 1 (0.29 in a run with
+  the reference jitter). Stage 2 stays at chance (BCE 0.693): after so short a stage 1 the decoder
+  output hardly depends on the input, so the score head has nothing to separate.
   """
   m = config.model
   m.backbone_blocks = (1, 2, 2)
