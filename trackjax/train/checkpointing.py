@@ -1,0 +1,131 @@
+"""Checkpoints of a training stage: model, optimizer state, step and input-iterator state together.
+
+Layout of one stage directory (``WORKDIR/stage1``, ``WORKDIR/stage2``):
+
+* ``checkpoints/<step>/{state,data}``: Orbax ``CheckpointManager`` items. ``state`` is the train
+  state pytree (step, params, batch_stats, constants, opt_state); ``data`` the Grain iterator state
+  (one JSON file per process). Saves are asynchronous; the latest N and every ``keep_period``-th
+  step are kept. A killed run leaves at most an unfinished temporary directory, which Orbax
+  ignores, so resume always starts from the last complete checkpoint.
+* ``final/``: the trained variables (``params``, ``batch_stats``, ``constants``) written with
+  ``trackjax.weights.save_variables`` when the stage ends; what the tracker and the next stage load.
+
+Parameters are replicated, so a checkpoint restores onto any device count (the restore target
+carries the current mesh's sharding).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import grain
+import jax
+import orbax.checkpoint as ocp
+from orbax.checkpoint import checkpoint_managers
+
+from trackjax import weights
+
+CHECKPOINT_DIR = "checkpoints"
+FINAL_DIR = "final"
+VARIABLE_COLLECTIONS = ("params", "batch_stats", "constants")
+
+
+def make_manager(stage_dir: str, keep: int, keep_period: int = 0) -> ocp.CheckpointManager:
+  """A manager for ``stage_dir/checkpoints`` keeping the last ``keep`` and every ``keep_period``-th."""
+  policies = [checkpoint_managers.LatestN(max(int(keep), 1))]
+  if keep_period and keep_period > 0:
+    policies.append(checkpoint_managers.EveryNSteps(int(keep_period)))
+  options = ocp.CheckpointManagerOptions(
+      preservation_policy=checkpoint_managers.AnyPreservationPolicy(policies),
+      enable_async_checkpointing=True, create=True)
+  return ocp.CheckpointManager(
+      os.path.join(os.path.abspath(stage_dir), CHECKPOINT_DIR),
+      item_names=("state", "data"), options=options)
+
+
+def save(manager: ocp.CheckpointManager, step: int, state: Any, iterator: Any) -> None:
+  """Starts an asynchronous save of ``state`` and the iterator position after ``step`` steps."""
+  args = {"state": ocp.args.StandardSave(state)}
+  if iterator is not None:
+    args["data"] = grain.checkpoint.CheckpointSave(iterator)
+  manager.save(step, args=ocp.args.Composite(**args), force=True)
+
+
+def restore_latest(manager: ocp.CheckpointManager, abstract_state: Any, iterator: Any):
+  """(state, step) of the latest complete checkpoint, or (None, 0) when there is none.
+
+  ``abstract_state`` gives shapes, dtypes and target shardings; ``iterator`` is set in place.
+  """
+  step = manager.latest_step()
+  if step is None:
+    return None, 0
+  args = {"state": ocp.args.StandardRestore(abstract_state)}
+  if iterator is not None:
+    args["data"] = grain.checkpoint.CheckpointRestore(iterator)
+  restored = manager.restore(step, args=ocp.args.Composite(**args))
+  return restored["state"], step
+
+
+def save_final_variables(stage_dir: str, variables: dict[str, Any], metadata: dict[str, Any]):
+  weights.save_variables(os.path.join(stage_dir, FINAL_DIR), variables, metadata)
+
+
+def has_final_variables(stage_dir: str) -> bool:
+  return os.path.isdir(os.path.join(stage_dir, FINAL_DIR, "variables"))
+
+
+def variables_of(state: Any) -> dict[str, Any]:
+  return {name: getattr(state, name) for name in VARIABLE_COLLECTIONS}
+
+
+def load_trained_variables(workdir: str, stages=("stage2", "stage1")) -> dict[str, Any]:
+  """The variables of the most advanced finished stage of a training run in ``workdir``.
+
+  ``stages`` are tried in order (default: ST stage 2, then stage 1 / STARK-S). Also accepts one
+  stage's directory or a directory of converted weights.
+  """
+  workdir = os.path.abspath(workdir)
+  if has_final_variables(workdir):  # a stage directory
+    return weights.load_variables(os.path.join(workdir, FINAL_DIR))
+  for stage in stages:
+    stage_dir = os.path.join(workdir, stage)
+    if has_final_variables(stage_dir):
+      return weights.load_variables(os.path.join(stage_dir, FINAL_DIR))
+  if os.path.isdir(os.path.join(workdir, "variables")):
+    return weights.load_variables(workdir)
+  raise FileNotFoundError(
+      f"{workdir} holds no finished training stage ({', '.join(stages)}/{FINAL_DIR}/) and no "
+      "converted weights")
+
+
+def load_init_variables(init_from: str, abstract_variables: dict[str, Any]) -> dict[str, Any]:
+  """Variables for ``config.init_from``: converted weights or a (stage-1) training run.
+
+  Collections missing from the source keep their fresh initialisation (non-strict, as the
+  reference's stage-2 load); every array present must match the model's shapes.
+  """
+  loaded = load_trained_variables(init_from)
+  out = {}
+  for name, abstract in abstract_variables.items():
+    if name not in loaded:
+      out[name] = None
+      continue
+    _check_same_tree(init_from, name, loaded[name], abstract)
+    out[name] = loaded[name]
+  return out
+
+
+def _check_same_tree(source: str, name: str, loaded: Any, abstract: Any) -> None:
+  loaded_paths = {jax.tree_util.keystr(p): getattr(x, "shape", None)
+                  for p, x in jax.tree_util.tree_flatten_with_path(loaded)[0]}
+  wanted = {jax.tree_util.keystr(p): x.shape
+            for p, x in jax.tree_util.tree_flatten_with_path(abstract)[0]}
+  missing = sorted(set(wanted) - set(loaded_paths))
+  wrong = sorted(k for k in set(wanted) & set(loaded_paths)
+                 if tuple(loaded_paths[k]) != tuple(wanted[k]))
+  if missing or wrong:
+    detail = [f"missing {k}" for k in missing[:5]] + [
+        f"{k}: {tuple(loaded_paths[k])} != {tuple(wanted[k])}" for k in wrong[:5]]
+    raise ValueError(f"init_from={source}: collection {name!r} does not fit the model: "
+                     + "; ".join(detail))

@@ -1,0 +1,334 @@
+"""The STARK training recipe: ``train_and_evaluate(config, workdir)`` runs the config's stages.
+
+STARK-ST trains in two stages (``config.train.stages``): stage 1 learns boxes (2 * GIoU + 5 * L1
+on the corner head), stage 2 starts from stage 1's final weights and trains only the score head
+(binary cross-entropy on half-negative samples, box head not run, model in train mode so dropout
+is on). STARK-S has stage 1 only. Each stage lives in ``WORKDIR/<stage>/`` (checkpoints, final
+variables); ``WORKDIR/metrics.jsonl`` and ``WORKDIR/tensorboard/`` hold the logs. Running the same
+command again resumes where the run stopped, with the same batches and the same result.
+
+Read top to bottom: mesh, data, model and optimizer, shardings, step, restore, loop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from trackjax.models import image_normalization
+from trackjax.models import stark
+from trackjax.train import checkpointing
+from trackjax.train import losses
+from trackjax.train import metrics_log
+from trackjax.train import optimizer as optimizer_lib
+from trackjax.train import sharding
+from trackjax.train import train_data
+
+
+@flax.struct.dataclass
+class TrainState:
+  step: jax.Array
+  params: Any
+  batch_stats: Any
+  constants: Any  # frozen backbone batch-norm statistics: saved, never trained
+  opt_state: Any
+
+
+@dataclasses.dataclass
+class StageResult:
+  name: str
+  steps: int
+  last_metrics: dict[str, float]
+  val_metrics: dict[str, float]
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
+                       make_iterator: train_data.IteratorFactory | None = None
+                       ) -> list[StageResult]:
+  """Trains every stage of ``config.train.stages`` in order, resuming from ``workdir``."""
+  sharding.maybe_initialize_distributed()
+  workdir = os.path.abspath(workdir)
+  os.makedirs(workdir, exist_ok=True)
+  results = []
+  for index, stage in enumerate(config.train.stages):
+    if stage not in config.train:
+      raise ValueError(f"config.train.stages names {stage!r} but config.train.{stage} is missing")
+    results.append(train_stage(config, workdir, stage, index,
+                               make_iterator or train_data.build_iterator))
+  if config.get("evaluate") and config.evaluate.after_training and jax.process_index() == 0:
+    evaluate_trained_tracker(config, workdir)
+  return results
+
+
+def evaluate_trained_tracker(config: ml_collections.ConfigDict, workdir: str):
+  """Runs ``config.evaluate``'s benchmark (held-out synthetic sequences by default) on the run."""
+  from trackjax.evaluate.benchmark_runner import evaluate  # pylint: disable=g-import-not-at-top
+  eval_config = ml_collections.ConfigDict(config.to_dict())
+  eval_config.evaluate.weights = workdir
+  return evaluate(eval_config, os.path.join(workdir, "evaluation"))
+
+
+def train_stage(config: ml_collections.ConfigDict, workdir: str, stage_name: str,
+                stage_index: int, make_iterator: train_data.IteratorFactory) -> StageResult:
+  """One stage: builds everything, restores or initialises, runs the loop, exports the weights."""
+  stage = config.train[stage_name]
+  stage_dir = os.path.join(workdir, stage_name)
+  is_main = jax.process_index() == 0
+
+  # ---------------------------------------------------------------- mesh
+  mesh = sharding.make_data_mesh()
+  global_batch_size, _ = sharding.resolve_batch_sizes(
+      config.train, jax.device_count(), jax.process_count())
+  replicated = sharding.replicated(mesh)
+  batch_sharding = sharding.batch_sharding(mesh)
+
+  # ---------------------------------------------------------------- data
+  steps_per_epoch = optimizer_lib.steps_per_epoch(config.train.samples_per_epoch,
+                                                  global_batch_size)
+  total_steps = stage.epochs * steps_per_epoch
+  if config.train.max_steps > 0:
+    total_steps = min(total_steps, config.train.max_steps)
+  data_seed = config.seed * 1000 + stage_index
+  train_iter = make_iterator(config, stage_name, split="train", seed=data_seed,
+                             global_batch_size=global_batch_size,
+                             process_index=jax.process_index(),
+                             process_count=jax.process_count())
+  val_every = int(stage.get("val_every_epochs", config.train.val_every_epochs)) * steps_per_epoch
+  val_steps = max(config.train.val_samples // global_batch_size, 1)
+
+  # ---------------------------------------------------------------- model and optimizer
+  compute_dtype = jnp.dtype(config.train.compute_dtype)
+  model = stark.build_stark(config.model, dtype=compute_dtype)
+  run_box_head = stage.giou_weight > 0 or stage.l1_weight > 0
+  run_score_head = stage.cls_weight > 0
+  if run_score_head and not config.model.score_head:
+    raise ValueError(f"train.{stage_name}.cls_weight > 0 needs a model with a score head")
+  init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed))
+
+  def init_variables(rng):
+    return initial_variables(model, config.model, rng)
+
+  abstract_variables = jax.eval_shape(init_variables, init_rng)
+  # Heads the loss never reaches get no update at all (torch skips parameters without gradient,
+  # so AdamW's weight decay does not touch them either).
+  frozen = stage.frozen
+  if config.model.score_head and not run_score_head:
+    frozen = "|".join(p for p in (frozen, r"^cls_head/") if p)
+  if not run_box_head:
+    frozen = "|".join(p for p in (frozen, r"^box_head/") if p)
+  labels = optimizer_lib.parameter_labels(abstract_variables["params"], stage.trainable, frozen)
+  tx = optimizer_lib.build_optimizer(stage, labels, steps_per_epoch)
+  schedules = optimizer_lib.group_schedules(stage, steps_per_epoch)
+
+  def state_from_variables(variables) -> TrainState:
+    return TrainState(step=jnp.zeros((), jnp.int32), params=variables["params"],
+                      batch_stats=variables.get("batch_stats", {}),
+                      constants=variables.get("constants", {}),
+                      opt_state=tx.init(variables["params"]))
+
+  # ---------------------------------------------------------------- shardings
+  # Parameters and optimizer state are replicated (a single sharding is a prefix of the whole
+  # state tree); batches are split over the data axis.
+  abstract_state = jax.eval_shape(state_from_variables, abstract_variables)
+  abstract_state = sharding.abstract_with_sharding(abstract_state, replicated)
+
+  # ---------------------------------------------------------------- step
+  def forward(params, state, batch, rng, train: bool):
+    variables = {"params": params, "batch_stats": state.batch_stats,
+                 "constants": state.constants}
+    templates = image_normalization.normalize_images(batch["template_images"], compute_dtype)
+    search = image_normalization.normalize_images(batch["search_images"], compute_dtype)
+    outputs, updates = model.apply(
+        variables, templates, batch["template_masks"], search, batch["search_masks"],
+        train=train, run_box_head=run_box_head, run_score_head=run_score_head,
+        rngs={"dropout": rng}, mutable=["batch_stats"] if train else [])
+    terms = {}
+    loss = jnp.zeros((), jnp.float32)
+    if run_box_head:
+      terms.update(losses.box_losses(outputs["pred_boxes"][:, 0], batch["search_anno"]))
+      loss += stage.giou_weight * terms["giou"] + stage.l1_weight * terms["l1"]
+    if run_score_head:
+      logits = outputs["pred_logits"][:, 0, 0]
+      terms["cls"] = losses.bce_with_logits(logits, batch["label"])
+      terms["accuracy"] = jnp.mean(((logits > 0) == (batch["label"] > 0.5)).astype(jnp.float32))
+      loss += stage.cls_weight * terms["cls"]
+    terms["loss"] = loss
+    return loss, (terms, updates)
+
+  def train_step(state: TrainState, batch):
+    rng = jax.random.fold_in(dropout_rng, state.step)
+    grad_fn = jax.value_and_grad(forward, has_aux=True)
+    (_, (terms, updates)), grads = grad_fn(state.params, state, batch, rng, True)
+    terms["grad_norm"] = optimizer_lib.trainable_grad_norm(grads, labels)
+    param_updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    new_state = state.replace(
+        step=state.step + 1, params=optax.apply_updates(state.params, param_updates),
+        opt_state=opt_state, batch_stats=updates.get("batch_stats", state.batch_stats))
+    return new_state, terms
+
+  def eval_step(state: TrainState, batch):
+    _, (terms, _) = forward(state.params, state, batch, dropout_rng, False)
+    return terms
+
+  p_train_step = jax.jit(train_step, in_shardings=(replicated, batch_sharding),
+                         out_shardings=(replicated, replicated), donate_argnums=0)
+  p_eval_step = jax.jit(eval_step, in_shardings=(replicated, batch_sharding),
+                        out_shardings=replicated)
+
+  def device_batch(local_batch):
+    return sharding.global_batch({k: local_batch[k] for k in train_data.STEP_KEYS},
+                                 batch_sharding, global_batch_size)
+
+  # ---------------------------------------------------------------- restore
+  # Order: this stage's own checkpoint, else the previous stage's final weights (stage 2) or
+  # config.init_from (first stage), else a fresh initialisation.
+  manager = checkpointing.make_manager(stage_dir, config.train.keep_checkpoints,
+                                       config.train.keep_period_steps)
+  state, start_step = checkpointing.restore_latest(manager, abstract_state, train_iter)
+  if state is None:
+    init_source = ""
+    if stage.get("init_from_stage"):
+      init_source = os.path.join(workdir, stage.init_from_stage)
+      if not checkpointing.has_final_variables(init_source):
+        raise FileNotFoundError(f"train.{stage_name} starts from {stage.init_from_stage}, but "
+                                f"{init_source} holds no finished stage")
+    elif stage_index == 0 and config.get("init_from"):
+      init_source = config.init_from
+    fresh = jax.jit(init_variables, out_shardings=replicated)(init_rng)
+    if init_source:
+      loaded = checkpointing.load_init_variables(init_source, abstract_variables)
+      fresh = {k: loaded[k] if loaded.get(k) is not None else v for k, v in fresh.items()}
+      print(f"[{stage_name}] initialised from {init_source}", flush=True)
+    state = jax.jit(state_from_variables, out_shardings=replicated)(fresh)
+  else:
+    print(f"[{stage_name}] resumed from step {start_step}", flush=True)
+  if start_step >= total_steps and checkpointing.has_final_variables(stage_dir):
+    manager.close()
+    _close(train_iter)
+    print(f"[{stage_name}] already finished ({start_step} steps)", flush=True)
+    return StageResult(stage_name, start_step, {}, {})
+
+  # ---------------------------------------------------------------- loop
+  logger = metrics_log.MetricsLogger(workdir, stage_name, total_steps, start_step,
+                                     enabled=is_main)
+  log_every = max(int(config.train.log_every_steps), 1)
+  checkpoint_every = max(int(config.train.checkpoint_every_steps), 1)
+  pending: list[tuple[int, Any]] = []  # (step, device metrics) not yet checked on the host
+  sums: dict[str, float] = {}
+  counted = 0
+  skipped = None
+  data_wait = 0.0
+  last_metrics: dict[str, float] = {}
+  val_metrics: dict[str, float] = {}
+  interval_start = time.perf_counter()
+  interval_steps = 0
+
+  def check_pending():
+    nonlocal counted
+    for pending_step, device_metrics in pending:
+      host = {k: float(v) for k, v in sharding.to_host(device_metrics).items()}
+      metrics_log.check_finite(stage_name, pending_step, host)
+      for k, v in host.items():
+        sums[k] = sums.get(k, 0.0) + v
+      counted += 1
+    pending.clear()
+
+  def validate() -> dict[str, float]:
+    val_iter = make_iterator(config, stage_name, split="val", seed=config.seed + 10_000,
+                             global_batch_size=global_batch_size,
+                             process_index=jax.process_index(),
+                             process_count=jax.process_count())
+    totals: dict[str, float] = {}
+    try:
+      for _ in range(val_steps):
+        terms = sharding.to_host(p_eval_step(state, device_batch(next(val_iter))))
+        for k, v in terms.items():
+          totals[k] = totals.get(k, 0.0) + float(v)
+    finally:
+      _close(val_iter)
+    return {k: v / val_steps for k, v in totals.items()}
+
+  step = start_step
+  try:
+    while step < total_steps:
+      t0 = time.perf_counter()
+      local_batch = next(train_iter)
+      data_wait += time.perf_counter() - t0
+      if "skipped" in local_batch:
+        counts = np.asarray(local_batch["skipped"]).sum(axis=0)
+        skipped = counts if skipped is None else skipped + counts
+      state, device_metrics = p_train_step(state, device_batch(local_batch))
+      step += 1
+      interval_steps += 1
+      # Check the previous step's metrics while this one runs (keeps the device busy).
+      if len(pending) >= 1:
+        check_pending()
+      pending.append((step, device_metrics))
+      logger.advance(step)
+
+      if step % log_every == 0 or step == total_steps:
+        check_pending()
+        elapsed = time.perf_counter() - interval_start
+        last_metrics = {k: v / max(counted, 1) for k, v in sums.items()}
+        scalars = dict(last_metrics)
+        scalars["samples_per_s"] = interval_steps * global_batch_size / max(elapsed, 1e-9)
+        scalars["data_wait_s"] = data_wait / max(interval_steps, 1)
+        scalars["epoch"] = step / steps_per_epoch
+        for group, schedule in schedules.items():
+          scalars[f"lr_{group}"] = float(schedule(step - 1))
+        if skipped is not None:
+          for i, count in enumerate(np.atleast_1d(skipped)):
+            scalars[f"skipped_dataset{i}"] = float(count)
+        logger.write(step, scalars)
+        logger.advance(step, scalars)
+        sums.clear()
+        counted = 0
+        data_wait = 0.0
+        interval_steps = 0
+        interval_start = time.perf_counter()
+
+      if step % checkpoint_every == 0 or step == total_steps:
+        check_pending()  # never save a state whose step has not been checked
+        checkpointing.save(manager, step, state, train_iter)
+
+      if (val_every > 0 and step % val_every == 0) or step == total_steps:
+        if config.train.val_samples > 0:
+          val_metrics = validate()
+          logger.write(step, val_metrics, prefix="val")
+    check_pending()
+    manager.wait_until_finished()
+    checkpointing.save_final_variables(
+        stage_dir, checkpointing.variables_of(state),
+        {"model": config.model.to_dict(), "origin": f"trackjax training, {stage_name}",
+         "step": int(step)})
+  finally:
+    manager.wait_until_finished()
+    manager.close()
+    logger.close()
+    _close(train_iter)
+  return StageResult(stage_name, step, last_metrics, val_metrics)
+
+
+def initial_variables(model, model_config, rng) -> dict[str, Any]:
+  """Fresh variables of ``model`` (what a stage without checkpoint or init source starts from)."""
+  return model.init({"params": rng, "dropout": rng}, *stark.dummy_inputs(model_config),
+                    train=False)
+
+
+def initial_rng(config: ml_collections.ConfigDict) -> jax.Array:
+  return jax.random.split(jax.random.key(config.seed))[0]
+
+
+def _close(iterator) -> None:
+  close = getattr(iterator, "close", None)
+  if callable(close):
+    close()
