@@ -224,3 +224,11 @@ def test_matches_got10k_toolkit_on_random_boxes():
   g = om.got10k_scores(ours_clipped)
   assert g.ao == pytest.approx(np.mean(ref_clipped))
   assert g.sr50 == pytest.approx(np.mean(ref_clipped > 0.5))
+
+
+def test_continuous_per_frame_values_are_not_attributes():
+  flags, frames = om.split_attributes(
+      {"OCC": True, "occlusion": np.array([0, 1, 1]), "visible_fraction": np.array([1.0, 0.4, 0.2]),
+       "blur_length": np.array([0, 3, 7])}, 3)
+  assert flags == {"OCC": True}
+  assert set(frames) == {"occlusion"}

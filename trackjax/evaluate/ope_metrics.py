@@ -381,8 +381,9 @@ def ope_scores(errors: Iterable[SequenceErrors],
 def split_attributes(attributes: Mapping[str, Any], num_frames: int):
   """Splits attributes into sequence flags ``{name: bool}`` and per-frame ``{name: (N,) bool}``.
 
-  Flags are bools or 0/1 integers; per-frame entries are 1-D arrays of length ``num_frames``.
-  Anything else (strings, class names, arrays of another length) is ignored.
+  Flags are bools or 0/1 integers; per-frame entries are 1-D bool or 0/1 integer arrays of length
+  ``num_frames``. Anything else (strings, class names, continuous per-frame measurements such as a
+  blur length or a visible fraction, arrays of another length) is ignored.
   """
   flags, frames = {}, {}
   for key, value in attributes.items():
@@ -391,7 +392,9 @@ def split_attributes(attributes: Mapping[str, Any], num_frames: int):
       flags[key] = bool(value)
     elif isinstance(value, (np.ndarray, list, tuple)):
       array = np.asarray(value)
-      if array.ndim == 1 and array.shape[0] == num_frames and array.dtype.kind in 'biuf':
+      binary = array.dtype.kind == 'b' or (
+          array.dtype.kind in 'iu' and np.isin(array, (0, 1)).all())
+      if array.ndim == 1 and array.shape[0] == num_frames and binary:
         frames[key] = array.astype(bool)
   return flags, frames
 
