@@ -22,6 +22,7 @@ import flax.linen as nn
 import flax.struct
 import jax.numpy as jnp
 
+from trackjax.geometry.device_boxes import xyxy_to_cxcywh
 from trackjax.models.heads import CornerHead, MLP, torch_default_init
 from trackjax.models.position_encoding import downsample_mask, sine_position_encoding
 from trackjax.models.resnet import ResNet
@@ -40,11 +41,6 @@ class Tokens:
   def concatenate(parts: Sequence["Tokens"]) -> "Tokens":
     return Tokens(*(jnp.concatenate([getattr(p, f) for p in parts], axis=1)
                     for f in ("feat", "mask", "pos")))
-
-
-def box_xyxy_to_cxcywh(boxes):
-  x1, y1, x2, y2 = jnp.moveaxis(boxes, -1, 0)
-  return jnp.stack([(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1], axis=-1)
 
 
 class Stark(nn.Module):
@@ -107,7 +103,7 @@ class Stark(nn.Module):
       b, _, nq, c = feat.shape
       feat = jnp.moveaxis(feat, 2, 1).reshape(b * nq, side, side, c)
       corners = self.box_head(feat, train)
-      outputs["pred_boxes"] = box_xyxy_to_cxcywh(corners).reshape(b, nq, 4).astype(jnp.float32)
+      outputs["pred_boxes"] = xyxy_to_cxcywh(corners).reshape(b, nq, 4).astype(jnp.float32)
     if run_score_head is None:
       run_score_head = self.score_head
     if run_score_head:

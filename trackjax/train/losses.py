@@ -13,15 +13,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-
-def cxcywh_to_xyxy(boxes):
-  cx, cy, w, h = jnp.moveaxis(boxes, -1, 0)
-  return jnp.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=-1)
-
-
-def xywh_to_xyxy(boxes):
-  x, y, w, h = jnp.moveaxis(boxes, -1, 0)
-  return jnp.stack([x, y, x + w, y + h], axis=-1)
+from trackjax.geometry.device_boxes import cxcywh_to_xyxy, xywh_to_xyxy
 
 
 def iou_and_giou(a, b):
