@@ -29,6 +29,7 @@ def model_config(depth: int, score_head: bool) -> ml_collections.ConfigDict:
       backbone_depth=depth,  # ResNet-50 / -101 truncated after layer3: stride 16, 1024 channels
       backbone_blocks=ml_collections.FieldReference(None, field_type=tuple),  # override depth
       backbone_width=64,
+      backbone_norm="frozen_bn",  # the reference; 'group_norm' for a backbone trained from scratch
       hidden_dim=256,
       num_heads=8,
       num_encoder_layers=6,

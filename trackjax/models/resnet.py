@@ -5,6 +5,11 @@ dilations are attributes so that other trackers reuse the same module: MAPNet wa
 stride 8 with dilation (``dilate=(False, True, False)``), FineTrack wants several stages at once
 (``outputs=('layer1', 'layer2', 'layer3')``). Parameter names mirror torchvision's state-dict keys
 (``conv1``, ``bn1``, ``layer2_0/conv2``, ``layer2_0/downsample_conv``...).
+
+``norm='frozen_bn'`` (the reference) suits pretrained weights. A backbone trained from scratch has no
+statistics to freeze (frozen identity statistics mean no normalisation at all), so
+``norm='group_norm'`` replaces each batch norm by a group norm of 8 channels per group, with the last
+norm of every block initialised to zero so that each block starts as the identity.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from trackjax.models.normalization import FrozenBatchNorm
+
+NORMS = ("frozen_bn", "group_norm")
 
 # Bottleneck blocks per stage; only the stages a model builds are created.
 RESNET_DEPTHS = {
@@ -35,6 +42,27 @@ def _conv(features, kernel, stride=1, dilation=1, name=None, dtype=jnp.float32):
       dtype=dtype)
 
 
+def _norm(kind: str, name: str, dtype, zero_init: bool = False) -> nn.Module:
+  if kind == "frozen_bn":
+    return FrozenBatchNorm(name=name, dtype=dtype)
+  if kind == "group_norm":
+    scale_init = nn.initializers.zeros if zero_init else nn.initializers.ones
+    return _GroupNorm8(name=name, dtype=dtype, scale_init=scale_init)
+  raise ValueError(f"unknown backbone norm {kind!r}: use one of {NORMS}")
+
+
+class _GroupNorm8(nn.Module):
+  """``nn.GroupNorm`` with 8 channels per group (fewer groups than channels/8 never happen)."""
+
+  dtype: Any = jnp.float32
+  scale_init: Any = nn.initializers.ones
+
+  @nn.compact
+  def __call__(self, x):
+    return nn.GroupNorm(num_groups=None, group_size=min(8, x.shape[-1]), epsilon=1e-5,
+                        dtype=self.dtype, scale_init=self.scale_init, name="group_norm")(x)
+
+
 class Bottleneck(nn.Module):
   """torchvision v1.5 bottleneck: the stride sits on the 3x3 convolution."""
 
@@ -42,19 +70,20 @@ class Bottleneck(nn.Module):
   stride: int = 1
   dilation: int = 1
   downsample: bool = False
+  norm: str = "frozen_bn"
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x):
-    out = nn.relu(FrozenBatchNorm(name="bn1", dtype=self.dtype)(
+    out = nn.relu(_norm(self.norm, "bn1", self.dtype)(
         _conv(self.planes, 1, name="conv1", dtype=self.dtype)(x)))
     out = _conv(self.planes, 3, self.stride, self.dilation, name="conv2", dtype=self.dtype)(out)
-    out = nn.relu(FrozenBatchNorm(name="bn2", dtype=self.dtype)(out))
+    out = nn.relu(_norm(self.norm, "bn2", self.dtype)(out))
     out = _conv(self.planes * 4, 1, name="conv3", dtype=self.dtype)(out)
-    out = FrozenBatchNorm(name="bn3", dtype=self.dtype)(out)
+    out = _norm(self.norm, "bn3", self.dtype, zero_init=True)(out)
     if self.downsample:
       x = _conv(self.planes * 4, 1, self.stride, name="downsample_conv", dtype=self.dtype)(x)
-      x = FrozenBatchNorm(name="downsample_bn", dtype=self.dtype)(x)
+      x = _norm(self.norm, "downsample_bn", self.dtype)(x)
     return nn.relu(out + x)
 
 
@@ -68,6 +97,7 @@ class ResNet(nn.Module):
     dilate: for layer2, layer3, layer4: replace the stride by dilation (torchvision's
       ``replace_stride_with_dilation``).
     outputs: stage names to return; the trunk stops after the last one.
+    norm: 'frozen_bn' (pretrained weights, the reference) or 'group_norm' (training from scratch).
   """
 
   depth: int = 50
@@ -75,6 +105,7 @@ class ResNet(nn.Module):
   width: int = 64
   dilate: Sequence[bool] = (False, False, False)
   outputs: Sequence[str] = ("layer3",)
+  norm: str = "frozen_bn"
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -84,7 +115,7 @@ class ResNet(nn.Module):
     features = {}
     x = nn.Conv(self.width, (7, 7), strides=(2, 2), padding=((3, 3), (3, 3)), use_bias=False,
                 kernel_init=conv_init, name="conv1", dtype=self.dtype)(x.astype(self.dtype))
-    x = nn.relu(FrozenBatchNorm(name="bn1", dtype=self.dtype)(x))
+    x = nn.relu(_norm(self.norm, "bn1", self.dtype)(x))
     features["stem"] = x
     x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
     in_channels, dilation = self.width, 1
@@ -101,7 +132,7 @@ class ResNet(nn.Module):
             planes, stride=stride if first else 1,
             dilation=previous_dilation if first else dilation,
             downsample=first and (stride != 1 or in_channels != planes * 4),
-            name=f"layer{stage}_{b}", dtype=self.dtype)(x)
+            norm=self.norm, name=f"layer{stage}_{b}", dtype=self.dtype)(x)
         in_channels = planes * 4
       features[f"layer{stage}"] = x
     return {name: features[name] for name in self.outputs}

@@ -49,6 +49,7 @@ class Stark(nn.Module):
   backbone_depth: int = 50
   backbone_blocks: Sequence[int] | None = None
   backbone_width: int = 64
+  backbone_norm: str = "frozen_bn"
   hidden_dim: int = 256
   num_heads: int = 8
   num_encoder_layers: int = 6
@@ -64,7 +65,8 @@ class Stark(nn.Module):
 
   def setup(self):
     self.backbone = ResNet(depth=self.backbone_depth, blocks=self.backbone_blocks,
-                           width=self.backbone_width, outputs=("layer3",), dtype=self.dtype)
+                           width=self.backbone_width, outputs=("layer3",), norm=self.backbone_norm,
+                           dtype=self.dtype)
     in_channels = self.backbone_width * 16
     self.bottleneck = nn.Conv(
         self.hidden_dim, (1, 1), kernel_init=nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform"),
@@ -137,6 +139,7 @@ def build_stark(model_config, dtype: Any = jnp.float32) -> Stark:
       backbone_depth=model_config.backbone_depth,
       backbone_blocks=tuple(blocks) if blocks else None,
       backbone_width=model_config.backbone_width,
+      backbone_norm=model_config.get("backbone_norm", "frozen_bn"),
       hidden_dim=model_config.hidden_dim,
       num_heads=model_config.num_heads,
       num_encoder_layers=model_config.num_encoder_layers,
