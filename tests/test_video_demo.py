@@ -62,3 +62,70 @@ def test_demo_on_an_image_folder_and_bad_box(tmp_path, frames):
     parse_box("1,2,3")
   with pytest.raises(FileNotFoundError, match="config.demo.source"):
     run_demo(demo_config(tmp_path / "missing.mp4", box), str(tmp_path / "w"))
+
+
+class FakeCamera:
+  """Stands in for ``cv2.VideoCapture(index)``: serves BGR frames, then reports the end."""
+
+  def __init__(self, index, images):
+    self.index = index
+    self.images = [cv2.cvtColor(image, cv2.COLOR_RGB2BGR) for image in images]
+    self.released = False
+
+  def isOpened(self):  # noqa: N802 (OpenCV's name)
+    return True
+
+  def get(self, prop):
+    return 30.0 if prop == cv2.CAP_PROP_FPS else 0.0
+
+  def read(self):
+    if not self.images:
+      return False, None
+    return True, self.images.pop(0)
+
+  def release(self):
+    self.released = True
+
+
+def test_demo_on_a_camera_index_with_a_box_drawn_by_mouse(tmp_path, frames, monkeypatch):
+  images, box = frames
+  cameras = []
+
+  def fake_capture(index):
+    cameras.append(FakeCamera(index, images))
+    return cameras[-1]
+
+  drawn = []
+
+  def fake_select_roi(window, image_bgr, showCrosshair):  # noqa: N803 (OpenCV's name)
+    drawn.append(image_bgr)
+    return tuple(int(round(v)) for v in box)
+
+  monkeypatch.setattr(cv2, "VideoCapture", fake_capture)
+  monkeypatch.setattr(cv2, "selectROI", fake_select_roi)
+  monkeypatch.setattr(cv2, "destroyAllWindows", lambda: None)
+  monkeypatch.setenv("DISPLAY", ":0")
+  config = demo_config(0, box, output_gif="", output_video="")
+  config.demo.init_box = ""
+  with pytest.warns(UserWarning):
+    out = run_demo(config, str(tmp_path / "cam"))
+  assert len(cameras) == 1 and cameras[0].index == 0  # '0' opened camera 0
+  assert cameras[0].released
+  # The first frame was shown for drawing (as BGR), and the drawn box starts the track.
+  np.testing.assert_array_equal(drawn[0], cv2.cvtColor(images[0], cv2.COLOR_RGB2BGR))
+  boxes = rf.read_boxes(out["boxes"])
+  assert boxes.shape == (6, 4) and np.all(np.isfinite(boxes))
+  np.testing.assert_array_equal(boxes[0], [round(v) for v in box])
+
+
+def test_drawing_without_a_display_asks_for_the_flag(tmp_path, frames, monkeypatch):
+  images, box = frames
+  folder = tmp_path / "frames"
+  folder.mkdir()
+  cv2.imwrite(str(folder / "0000.png"), cv2.cvtColor(images[0], cv2.COLOR_RGB2BGR))
+  monkeypatch.delenv("DISPLAY", raising=False)
+  monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+  config = demo_config(folder, box)
+  config.demo.init_box = ""
+  with pytest.raises(ValueError, match="init_box"):
+    run_demo(config, str(tmp_path / "w"))
