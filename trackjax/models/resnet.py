@@ -19,7 +19,7 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from trackjax.models.matmul_precision import conv_for
+from trackjax.models.matmul_precision import conv_for, promote_for
 from trackjax.models.normalization import FrozenBatchNorm
 
 NORMS = ("frozen_bn", "group_norm")
@@ -41,7 +41,8 @@ def _conv(features, kernel, stride=1, dilation=1, name=None, dtype=jnp.float32,
   return nn.Conv(
       features, (kernel, kernel), strides=(stride, stride), padding=((pad, pad), (pad, pad)),
       kernel_dilation=(dilation, dilation), use_bias=False, kernel_init=conv_init, name=name,
-      dtype=dtype, conv_general_dilated=conv_for(matmul_dtype))
+      dtype=dtype, conv_general_dilated=conv_for(matmul_dtype),
+      promote_dtype=promote_for(matmul_dtype))
 
 
 def _norm(kind: str, name: str, dtype, zero_init: bool = False) -> nn.Module:
@@ -122,7 +123,8 @@ class ResNet(nn.Module):
     features = {}
     x = nn.Conv(self.width, (7, 7), strides=(2, 2), padding=((3, 3), (3, 3)), use_bias=False,
                 kernel_init=conv_init, name="conv1", dtype=self.dtype,
-                conv_general_dilated=conv_for(self.matmul_dtype))(x.astype(self.dtype))
+                conv_general_dilated=conv_for(self.matmul_dtype),
+                promote_dtype=promote_for(self.matmul_dtype))(x.astype(self.dtype))
     x = nn.relu(_norm(self.norm, "bn1", self.dtype)(x))
     features["stem"] = x
     x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))

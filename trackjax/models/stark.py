@@ -29,7 +29,8 @@ import jax.numpy as jnp
 
 from trackjax.geometry.device_boxes import xyxy_to_cxcywh
 from trackjax.models.heads import CornerHead, MLP, torch_default_init
-from trackjax.models.matmul_precision import check_matmul_dtype, conv_for
+from trackjax.models.matmul_precision import (check_matmul_dtype, conv_for, promote_for,
+                                              round_matmul_kernels)
 from trackjax.models.position_encoding import downsample_mask, sine_position_encoding
 from trackjax.models.resnet import ResNet
 from trackjax.models.transformer import Transformer
@@ -79,7 +80,7 @@ class Stark(nn.Module):
     self.bottleneck = nn.Conv(
         self.hidden_dim, (1, 1), kernel_init=nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform"),
         bias_init=torch_default_init(in_channels), dtype=self.dtype,
-        conv_general_dilated=conv_for(matmul_dtype))
+        conv_general_dilated=conv_for(matmul_dtype), promote_dtype=promote_for(matmul_dtype))
     self.transformer = Transformer(
         num_heads=self.num_heads, num_encoder_layers=self.num_encoder_layers,
         num_decoder_layers=self.num_decoder_layers, dim_feedforward=self.dim_feedforward,
@@ -140,6 +141,23 @@ class Stark(nn.Module):
     search = self.encode(search_images, search_masks)
     return self.decode(Tokens.concatenate([templates, search]), train=train,
                        run_box_head=run_box_head, run_score_head=run_score_head)
+
+
+# Kernels of the single-query products (decoder, score head): left float32 by
+# ``round_matmul_kernels`` (matrix-vector products are faster on float32 weights).
+MATVEC_KERNELS = r"^(transformer/decoder_layers_\d+|cls_head)/"
+
+
+def inference_variables(variables, matmul_dtype: str | None):
+  """``variables`` as the jitted tracking functions should take them for ``matmul_dtype``.
+
+  float32: unchanged. bfloat16: product kernels rounded to bf16 once (``round_matmul_kernels``),
+  which saves rounding them on every frame. Either form gives the same function of the inputs up to
+  float32 rounding.
+  """
+  if check_matmul_dtype(matmul_dtype) is None:
+    return variables
+  return round_matmul_kernels(variables, keep_float32=MATVEC_KERNELS)
 
 
 def build_stark(model_config, dtype: Any = jnp.float32) -> Stark:

@@ -14,7 +14,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from trackjax.models.matmul_precision import dot_general_for, linear, matmul
+from trackjax.models.matmul_precision import (dot_general_for, linear, matmul, promote_for,
+                                              split_last_axis)
 
 # STARK initialises every transformer matrix with xavier_uniform, including the stacked (3C, C)
 # in-projection, so its bound uses fan_out = 3C.
@@ -29,15 +30,16 @@ def torch_linear_bias_init(fan_in: int):
 
 def dense(features: int, fan_in: int, name: str, dtype, matmul_dtype=None) -> nn.Dense:
   return nn.Dense(features, kernel_init=xavier_uniform, bias_init=torch_linear_bias_init(fan_in),
-                  name=name, dtype=dtype, dot_general=dot_general_for(matmul_dtype))
+                  name=name, dtype=dtype, dot_general=dot_general_for(matmul_dtype),
+                  promote_dtype=promote_for(matmul_dtype))
 
 
 class MultiheadAttention(nn.Module):
   """``torch.nn.MultiheadAttention``: q scaled by 1/sqrt(head_dim), dropout on attention weights.
 
-  With ``matmul_dtype='bfloat16'`` the projections and the query-key product round their operands
-  to bf16 (float32 accumulation); the softmax and the product of the weights with the values stay
-  float32 (the latter, with 32-wide heads, was no faster in bf16).
+  With ``matmul_dtype='bfloat16'`` the projections and both attention products round their operands
+  to bf16 (float32 accumulation) and the softmax is normalised after the product with the values;
+  the softmax itself is float32.
   """
 
   num_heads: int
@@ -49,11 +51,14 @@ class MultiheadAttention(nn.Module):
   def __call__(self, query, key, value, key_padding_mask=None, deterministic: bool = True):
     c = query.shape[-1]
     head_dim = c // self.num_heads
-    w = self.param("in_proj_kernel", xavier_uniform, (c, 3 * c), jnp.float32).astype(self.dtype)
+    w = self.param("in_proj_kernel", xavier_uniform, (c, 3 * c), jnp.float32)
+    if self.matmul_dtype is None or w.dtype != jnp.bfloat16:  # bf16: pre-rounded, kept as it is
+      w = w.astype(self.dtype)
     b = self.param("in_proj_bias", nn.initializers.zeros, (3 * c,), jnp.float32).astype(self.dtype)
-    q = linear(query.astype(self.dtype), w[:, :c], self.matmul_dtype) + b[:c]
-    k = linear(key.astype(self.dtype), w[:, c:2 * c], self.matmul_dtype) + b[c:2 * c]
-    v = linear(value.astype(self.dtype), w[:, 2 * c:], self.matmul_dtype) + b[2 * c:]
+    wq, wk, wv = split_last_axis(w, 3)
+    q = linear(query.astype(self.dtype), wq, self.matmul_dtype) + b[:c]
+    k = linear(key.astype(self.dtype), wk, self.matmul_dtype) + b[c:2 * c]
+    v = linear(value.astype(self.dtype), wv, self.matmul_dtype) + b[2 * c:]
     q = q * (head_dim ** -0.5)
 
     def heads(t):  # (B, L, C) -> (B, H, L, D): head-major, so both products are plain batched
@@ -65,12 +70,22 @@ class MultiheadAttention(nn.Module):
       # A finite minimum instead of -inf: identical whenever a row has one valid key, and a fully
       # padded row gives uniform weights instead of NaN.
       logits = jnp.where(key_padding_mask[:, None, None, :], jnp.finfo(jnp.float32).min, logits)
-    weights = jax.nn.softmax(logits, axis=-1).astype(self.dtype)
-    weights = nn.Dropout(self.dropout)(weights, deterministic=deterministic)
-    out = jnp.swapaxes(jnp.matmul(weights, heads(v)), -3, -2).reshape(*query.shape[:-1], c)
+    if self.matmul_dtype is None:
+      weights = jax.nn.softmax(logits, axis=-1).astype(self.dtype)
+      weights = nn.Dropout(self.dropout)(weights, deterministic=deterministic)
+      out = jnp.matmul(weights, heads(v))
+    else:
+      # Softmax normalised after the product with the values: one exp pass over the (Lq, Lk)
+      # logits, the division on (Lq, D) only, and bf16 operands (1.25x faster than above on ST50).
+      exp = jnp.exp(logits - jnp.max(logits, axis=-1, keepdims=True))
+      total = jnp.sum(exp, axis=-1, keepdims=True)
+      exp = nn.Dropout(self.dropout)(exp, deterministic=deterministic)
+      out = (matmul(exp, heads(v).astype(jnp.float32), self.matmul_dtype) / total).astype(self.dtype)
+    out = jnp.swapaxes(out, -3, -2).reshape(*query.shape[:-1], c)
     return nn.Dense(c, kernel_init=xavier_uniform, bias_init=nn.initializers.zeros,
                     name="out_proj", dtype=self.dtype,
-                    dot_general=dot_general_for(self.matmul_dtype))(out)
+                    dot_general=dot_general_for(self.matmul_dtype),
+                    promote_dtype=promote_for(self.matmul_dtype))(out)
 
 
 class FeedForward(nn.Module):
