@@ -3,21 +3,23 @@ instructions (AVX512_BF16, AMX).
 
 ``matmul_dtype='float32'`` (or ``None``) leaves every module on its ordinary float32 path, bit for bit.
 ``matmul_dtype='bfloat16'`` rounds the two operands of the large products to bfloat16 and accumulates
-in float32 (``preferred_element_type``); parameters stay float32 in the tree and are rounded inside the
-product; norms, softmax, soft-argmax and additions stay float32.
+in float32 (``preferred_element_type``); parameters stay float32 in the tree (``round_matmul_kernels``
+makes a rounded copy for inference); norms, softmax, soft-argmax and additions stay float32.
 
 Which products are rewritten was decided by timing each variant on ST50's shapes (batch 1, 320x320
-search crop, 528 transformer tokens) on a 2-core AMD Zen 4:
+search crop, 528 transformer tokens) on a 2-core AMD Zen 4 (XLA 0.10.2, whose CPU dots run in
+YNNPACK):
 
 * ``lax.dot_general`` with bf16 operands: 1.5-1.9x faster than float32 once the product has a few
-  dozen rows; matrix-vector products (the decoder's single query) are memory bound and would only pay
-  for the rounding, so they stay float32 below ``MIN_ROWS`` rows.
+  dozen rows. Matrix-vector products (the decoder's single query) are memory bound and would only
+  pay for rounding the weights, so they stay float32 below ``MIN_ROWS`` rows.
 * XLA's CPU convolution with bf16 operands is no faster than float32 (0.9-1.0x), so convolutions are
   rewritten as products: a 1x1 convolution is one product over channels (1.4-1.8x), a KxK
-  convolution the sum of K*K shifted products (1.2-1.7x from 128 input channels; slower below, e.g.
-  layer1's 64-channel 3x3 at 0.9x; an im2col product for the 3-channel 7x7 stem is 2.4x slower).
-  Narrower convolutions keep XLA's float32 convolution.
-"""
+  convolution the sum of K*K shifted products (1.4-1.8x from 128 input channels; break-even for
+  layer1's 64 channels, and an im2col product for the 3-channel 7x7 stem is 1.3x slower). Narrower
+  convolutions keep XLA's float32 convolution.
+* XLA's CPU ``convert`` to bf16 is slow and it slices or pads bf16 arrays through float32, so
+  rounding is done with integer operations and rearrangements act on the uint16 bit patterns.
 
 from __future__ import annotations
 
