@@ -20,6 +20,7 @@ YNNPACK):
   convolutions keep XLA's float32 convolution.
 * XLA's CPU ``convert`` to bf16 is slow and it slices or pads bf16 arrays through float32, so
   rounding is done with integer operations and rearrangements act on the uint16 bit patterns.
+"""
 
 from __future__ import annotations
 
