@@ -9,6 +9,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from trackjax.models.matmul_precision import conv_for, dot_general_for, promote_for
 from trackjax.models.normalization import BatchNorm
 
 
@@ -36,12 +37,15 @@ def soft_argmax(score_map: jnp.ndarray, stride: int, image_size: int) -> jnp.nda
 class ConvBnRelu(nn.Module):
   features: int
   dtype: Any = jnp.float32
+  matmul_dtype: str | None = None
 
   @nn.compact
   def __call__(self, x, train: bool):
     fan_in = 9 * x.shape[-1]
     x = nn.Conv(self.features, (3, 3), padding=((1, 1), (1, 1)), kernel_init=nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform"),
-                bias_init=torch_default_init(fan_in), name="conv", dtype=self.dtype)(x)
+                bias_init=torch_default_init(fan_in), name="conv", dtype=self.dtype,
+                conv_general_dilated=conv_for(self.matmul_dtype),
+                promote_dtype=promote_for(self.matmul_dtype))(x)
     return nn.relu(BatchNorm(name="bn", dtype=self.dtype)(x, train))
 
 
@@ -55,6 +59,7 @@ class CornerHead(nn.Module):
   stride: int = 16
   image_size: int = 320
   dtype: Any = jnp.float32
+  matmul_dtype: str | None = None  # 'bfloat16': convolutions as bf16 products (matmul_precision)
 
   @nn.compact
   def __call__(self, x, train: bool = False):
@@ -62,10 +67,13 @@ class CornerHead(nn.Module):
     for branch in ("tl", "br"):
       h = x
       for i, features in enumerate(self.channels):
-        h = ConvBnRelu(features, name=f"conv{i + 1}_{branch}", dtype=self.dtype)(h, train)
+        h = ConvBnRelu(features, name=f"conv{i + 1}_{branch}", dtype=self.dtype,
+                       matmul_dtype=self.matmul_dtype)(h, train)
       score = nn.Conv(1, (1, 1), kernel_init=nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform"),
                       bias_init=torch_default_init(h.shape[-1]),
-                      name=f"conv{len(self.channels) + 1}_{branch}", dtype=self.dtype)(h)
+                      name=f"conv{len(self.channels) + 1}_{branch}", dtype=self.dtype,
+                      conv_general_dilated=conv_for(self.matmul_dtype),
+                      promote_dtype=promote_for(self.matmul_dtype))(h)
       corners.append(soft_argmax(score[..., 0], self.stride, self.image_size))
     return jnp.concatenate(corners, axis=-1)
 
@@ -77,6 +85,7 @@ class MLP(nn.Module):
   output_dim: int
   num_layers: int
   dtype: Any = jnp.float32
+  matmul_dtype: str | None = None
 
   @nn.compact
   def __call__(self, x):
@@ -85,7 +94,9 @@ class MLP(nn.Module):
       fan_in = x.shape[-1]
       x = nn.Dense(self.output_dim if last else self.hidden_dim,
                    kernel_init=nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform"),
-                   bias_init=torch_default_init(fan_in), name=f"layers_{i}", dtype=self.dtype)(x)
+                   bias_init=torch_default_init(fan_in), name=f"layers_{i}", dtype=self.dtype,
+                   dot_general=dot_general_for(self.matmul_dtype),
+                   promote_dtype=promote_for(self.matmul_dtype))(x)
       if not last:
         x = nn.relu(x)
     return x

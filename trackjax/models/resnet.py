@@ -19,6 +19,7 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from trackjax.models.matmul_precision import conv_for, promote_for
 from trackjax.models.normalization import FrozenBatchNorm
 
 NORMS = ("frozen_bn", "group_norm")
@@ -34,12 +35,14 @@ RESNET_DEPTHS = {
 conv_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
 
 
-def _conv(features, kernel, stride=1, dilation=1, name=None, dtype=jnp.float32):
+def _conv(features, kernel, stride=1, dilation=1, name=None, dtype=jnp.float32,
+          matmul_dtype=None):
   pad = dilation * (kernel - 1) // 2
   return nn.Conv(
       features, (kernel, kernel), strides=(stride, stride), padding=((pad, pad), (pad, pad)),
       kernel_dilation=(dilation, dilation), use_bias=False, kernel_init=conv_init, name=name,
-      dtype=dtype)
+      dtype=dtype, conv_general_dilated=conv_for(matmul_dtype),
+      promote_dtype=promote_for(matmul_dtype))
 
 
 def _norm(kind: str, name: str, dtype, zero_init: bool = False) -> nn.Module:
@@ -72,17 +75,19 @@ class Bottleneck(nn.Module):
   downsample: bool = False
   norm: str = "frozen_bn"
   dtype: Any = jnp.float32
+  matmul_dtype: str | None = None
 
   @nn.compact
   def __call__(self, x):
-    out = nn.relu(_norm(self.norm, "bn1", self.dtype)(
-        _conv(self.planes, 1, name="conv1", dtype=self.dtype)(x)))
-    out = _conv(self.planes, 3, self.stride, self.dilation, name="conv2", dtype=self.dtype)(out)
+    conv = lambda *args, **kwargs: _conv(*args, **kwargs, dtype=self.dtype,
+                                         matmul_dtype=self.matmul_dtype)
+    out = nn.relu(_norm(self.norm, "bn1", self.dtype)(conv(self.planes, 1, name="conv1")(x)))
+    out = conv(self.planes, 3, self.stride, self.dilation, name="conv2")(out)
     out = nn.relu(_norm(self.norm, "bn2", self.dtype)(out))
-    out = _conv(self.planes * 4, 1, name="conv3", dtype=self.dtype)(out)
+    out = conv(self.planes * 4, 1, name="conv3")(out)
     out = _norm(self.norm, "bn3", self.dtype, zero_init=True)(out)
     if self.downsample:
-      x = _conv(self.planes * 4, 1, self.stride, name="downsample_conv", dtype=self.dtype)(x)
+      x = conv(self.planes * 4, 1, self.stride, name="downsample_conv")(x)
       x = _norm(self.norm, "downsample_bn", self.dtype)(x)
     return nn.relu(out + x)
 
@@ -98,6 +103,8 @@ class ResNet(nn.Module):
       ``replace_stride_with_dilation``).
     outputs: stage names to return; the trunk stops after the last one.
     norm: 'frozen_bn' (pretrained weights, the reference) or 'group_norm' (training from scratch).
+    matmul_dtype: None or 'float32' (the reference) or 'bfloat16': convolutions as bf16 products
+      accumulated in float32 where that is faster (``matmul_precision``); parameters unchanged.
   """
 
   depth: int = 50
@@ -107,6 +114,7 @@ class ResNet(nn.Module):
   outputs: Sequence[str] = ("layer3",)
   norm: str = "frozen_bn"
   dtype: Any = jnp.float32
+  matmul_dtype: str | None = None
 
   @nn.compact
   def __call__(self, x) -> dict[str, jnp.ndarray]:
@@ -114,7 +122,9 @@ class ResNet(nn.Module):
     last = max(int(name[len("layer"):]) for name in self.outputs)
     features = {}
     x = nn.Conv(self.width, (7, 7), strides=(2, 2), padding=((3, 3), (3, 3)), use_bias=False,
-                kernel_init=conv_init, name="conv1", dtype=self.dtype)(x.astype(self.dtype))
+                kernel_init=conv_init, name="conv1", dtype=self.dtype,
+                conv_general_dilated=conv_for(self.matmul_dtype),
+                promote_dtype=promote_for(self.matmul_dtype))(x.astype(self.dtype))
     x = nn.relu(_norm(self.norm, "bn1", self.dtype)(x))
     features["stem"] = x
     x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
@@ -132,7 +142,8 @@ class ResNet(nn.Module):
             planes, stride=stride if first else 1,
             dilation=previous_dilation if first else dilation,
             downsample=first and (stride != 1 or in_channels != planes * 4),
-            norm=self.norm, name=f"layer{stage}_{b}", dtype=self.dtype)(x)
+            norm=self.norm, name=f"layer{stage}_{b}", dtype=self.dtype,
+            matmul_dtype=self.matmul_dtype)(x)
         in_channels = planes * 4
       features[f"layer{stage}"] = x
     return {name: features[name] for name in self.outputs}

@@ -12,6 +12,11 @@ split into entry points so that inference never recomputes what does not change:
 
 Outputs are ``pred_boxes`` (B, Nq, 4) as normalised (cx, cy, w, h) of the search crop and, with the
 score head (STARK-ST), ``pred_logits`` (B, Nq, 1).
+
+``matmul_dtype='bfloat16'`` (``config.model.matmul_dtype``) is an inference speed option for CPUs
+with bf16 dot instructions: the large products and convolutions round their operands to bfloat16 and
+accumulate in float32 (``matmul_precision``); parameters, norms, softmax and soft-argmax stay float32
+and the parameter tree is unchanged. The default (float32) is the reference computation.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ import jax.numpy as jnp
 
 from trackjax.geometry.device_boxes import xyxy_to_cxcywh
 from trackjax.models.heads import CornerHead, MLP, torch_default_init
+from trackjax.models.matmul_precision import (check_matmul_dtype, conv_for, promote_for,
+                                              round_matmul_kernels)
 from trackjax.models.position_encoding import downsample_mask, sine_position_encoding
 from trackjax.models.resnet import ResNet
 from trackjax.models.transformer import Transformer
@@ -62,25 +69,29 @@ class Stark(nn.Module):
   search_size: int = 320
   score_head: bool = True
   dtype: Any = jnp.float32
+  matmul_dtype: str | None = None  # None / 'float32' (reference) or 'bfloat16' (module docstring)
 
   def setup(self):
+    matmul_dtype = check_matmul_dtype(self.matmul_dtype)
     self.backbone = ResNet(depth=self.backbone_depth, blocks=self.backbone_blocks,
                            width=self.backbone_width, outputs=("layer3",), norm=self.backbone_norm,
-                           dtype=self.dtype)
+                           dtype=self.dtype, matmul_dtype=matmul_dtype)
     in_channels = self.backbone_width * 16
     self.bottleneck = nn.Conv(
         self.hidden_dim, (1, 1), kernel_init=nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform"),
-        bias_init=torch_default_init(in_channels), dtype=self.dtype)
+        bias_init=torch_default_init(in_channels), dtype=self.dtype,
+        conv_general_dilated=conv_for(matmul_dtype), promote_dtype=promote_for(matmul_dtype))
     self.transformer = Transformer(
         num_heads=self.num_heads, num_encoder_layers=self.num_encoder_layers,
         num_decoder_layers=self.num_decoder_layers, dim_feedforward=self.dim_feedforward,
-        dropout=self.dropout, dtype=self.dtype)
+        dropout=self.dropout, dtype=self.dtype, matmul_dtype=matmul_dtype)
     self.query_embed = self.param("query_embed", nn.initializers.normal(1.0),
                                   (self.num_queries, self.hidden_dim), jnp.float32)
     self.box_head = CornerHead(channels=tuple(self.head_channels), stride=self.feature_stride,
-                               image_size=self.search_size, dtype=self.dtype)
+                               image_size=self.search_size, dtype=self.dtype,
+                               matmul_dtype=matmul_dtype)
     if self.score_head:
-      self.cls_head = MLP(self.hidden_dim, 1, 3, dtype=self.dtype)
+      self.cls_head = MLP(self.hidden_dim, 1, 3, dtype=self.dtype, matmul_dtype=matmul_dtype)
 
   def encode(self, images, masks) -> Tokens:
     """Crops (B, H, W, 3) and masks (B, H, W) -> tokens of the stride-16 feature map."""
@@ -132,9 +143,28 @@ class Stark(nn.Module):
                        run_box_head=run_box_head, run_score_head=run_score_head)
 
 
+# Kernels of the single-query products (decoder, score head): left float32 by
+# ``round_matmul_kernels`` (matrix-vector products are faster on float32 weights).
+MATVEC_KERNELS = r"^(transformer/decoder_layers_\d+|cls_head)/"
+
+
+def inference_variables(variables, matmul_dtype: str | None):
+  """``variables`` as the jitted tracking functions should take them for ``matmul_dtype``.
+
+  float32: unchanged. bfloat16: product kernels rounded to bf16 once (``round_matmul_kernels``),
+  which saves rounding them on every frame. Either form gives the same function of the inputs up to
+  float32 rounding.
+  """
+  if check_matmul_dtype(matmul_dtype) is None:
+    return variables
+  return round_matmul_kernels(variables, keep_float32=MATVEC_KERNELS)
+
+
 def build_stark(model_config, dtype: Any = jnp.float32) -> Stark:
-  """The ``Stark`` module described by ``config.model``."""
+  """The ``Stark`` module described by ``config.model`` (``matmul_dtype`` defaults to float32)."""
   blocks = model_config.get("backbone_blocks")
+  matmul_dtype = check_matmul_dtype(model_config.get("matmul_dtype", "float32"),
+                                    "config.model.matmul_dtype")
   return Stark(
       backbone_depth=model_config.backbone_depth,
       backbone_blocks=tuple(blocks) if blocks else None,
@@ -152,6 +182,7 @@ def build_stark(model_config, dtype: Any = jnp.float32) -> Stark:
       search_size=model_config.search_size,
       score_head=model_config.score_head,
       dtype=dtype,
+      matmul_dtype=matmul_dtype,
   )
 
 

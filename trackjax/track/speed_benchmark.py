@@ -3,6 +3,7 @@ throughput of K batched streams, on the current JAX device.
 
   python -m trackjax.main --config configs/stark_st50.py --config.mode=benchmark --workdir runs/speed \\
       --config.speed.stream_counts=1,8
+  # CPU with bf16 dot instructions: add --config.model.matmul_dtype=bfloat16
 
 What is timed (synthetic frames rendered beforehand, so no decoding):
 * ``end_to_end``: ``StarkTracker.track`` on one stream: search crop on the host, transfer, jitted
@@ -133,6 +134,7 @@ def measure_speed(config, variables=None) -> dict[str, Any]:
   return {
       'model': config.model.name, 'variant': config.get('variant', ''),
       'search_size': config.model.search_size, 'compute_dtype': s.compute_dtype,
+      'matmul_dtype': config.model.get('matmul_dtype', 'float32'),
       'image_size': list(s.image_size), 'num_frames': n, 'warmup_frames': warm, 'repeats': repeats,
       'device': device_description(),
       'end_to_end': _summary(e2e_runs), 'network': _summary(net_runs), 'batched': batched_results,
@@ -147,7 +149,8 @@ def run_speed_benchmark(config, workdir: str) -> dict[str, Any]:
   with open(path, 'w') as f:
     json.dump(result, f, indent=2)
   e2e, net = result['end_to_end'], result['network']
-  print(f"{result['model']} on {result['device']['device_kind']}: end to end "
+  print(f"{result['model']} ({result['matmul_dtype']} products) on "
+        f"{result['device']['device_kind']}: end to end "
         f"{e2e['fps']:.1f} fps (p50 {e2e['latency_ms']['p50']:.1f} ms, p90 "
         f"{e2e['latency_ms']['p90']:.1f} ms, p99 {e2e['latency_ms']['p99']:.1f} ms); network "
         f"{net['fps']:.1f} fps")

@@ -36,7 +36,8 @@ import numpy as np
 from trackjax.geometry.boxes import clip_box
 from trackjax.geometry.crops import crop_to_image_box, sample_target
 from trackjax.models.image_normalization import normalize_images
-from trackjax.models.stark import Tokens, build_stark
+from trackjax.models.matmul_precision import check_matmul_dtype
+from trackjax.models.stark import Tokens, build_stark, inference_variables
 
 MIN_BOX_SIZE = 1.0  # pixels; smaller initial boxes are grown around their centre
 
@@ -117,6 +118,10 @@ class StarkTracker:
     tracker_config: ``config.tracker`` (``update_intervals``, ``update_threshold``, ``box_margin``).
     dataset: key of ``update_intervals``; default ``tracker_config.dataset``.
     dtype: compute dtype of the network (float32 as the reference; bfloat16 as an option).
+
+  ``model_config.matmul_dtype='bfloat16'`` (bf16 products, float32 accumulation: a CPU speed option)
+  rounds the product kernels of ``variables`` once and reuses them while the same ``variables``
+  object is passed (``inference_variables``).
   """
 
   def __init__(self, model_config, tracker_config, dataset: str | None = None, dtype: Any = jnp.float32):
@@ -133,9 +138,31 @@ class StarkTracker:
     self.interval = update_interval(tracker_config, self.dataset)
     self.threshold = float(tracker_config.update_threshold)
     self.margin = float(tracker_config.box_margin)
-    self.encode = jax.jit(self._encode)
-    self.network_step = jax.jit(self._network_step)
+    self.matmul_dtype = check_matmul_dtype(model_config.get('matmul_dtype', 'float32'),
+                                           'config.model.matmul_dtype')
+    self._encode_jit = jax.jit(self._encode)
+    self._network_step_jit = jax.jit(self._network_step)
     self.write_tokens = jax.jit(_write_tokens)
+    self._prepared = None  # (variables, their inference form) of the last call
+
+  def inference_variables(self, variables):
+    """``variables`` as the jitted functions take them (``stark.inference_variables``), cached."""
+    if self.matmul_dtype is None:
+      return variables
+    if self._prepared is not None and self._prepared[0] is variables:
+      return self._prepared[1]
+    prepared = inference_variables(variables, self.matmul_dtype)
+    if not any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(variables)):
+      self._prepared = (variables, prepared)  # holding `variables` keeps the identity check sound
+    return prepared
+
+  def encode(self, variables, crops, masks) -> Tokens:
+    """Jitted ``_encode`` on the inference form of ``variables``."""
+    return self._encode_jit(self.inference_variables(variables), crops, masks)
+
+  def network_step(self, variables, templates: Tokens, crops, masks):
+    """Jitted ``_network_step`` on the inference form of ``variables``."""
+    return self._network_step_jit(self.inference_variables(variables), templates, crops, masks)
 
   # --------------------------------------------------------------------------- device functions
 
