@@ -180,6 +180,16 @@ def test_batch_size_agreement():
     sharding.resolve_batch_sizes(train, num_devices=3, num_processes=1)
 
 
+def test_training_refuses_the_inference_only_matmul_option(tmp_path):
+  from trackjax.train import stark_recipe  # pylint: disable=g-import-not-at-top
+  config = tiny_config(max_steps=1)
+  config.model.matmul_dtype = "bfloat16"
+  workdir = tmp_path / "run"
+  with pytest.raises(ValueError, match="config.model.matmul_dtype"):
+    stark_recipe.train_and_evaluate(config, str(workdir))
+  assert not workdir.exists()  # refused before anything was written
+
+
 # ------------------------------------------------------------------------------ recipe
 
 

@@ -55,6 +55,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                        make_iterator: train_data.IteratorFactory | None = None
                        ) -> list[StageResult]:
   """Trains every stage of ``config.train.stages`` in order, resuming from ``workdir``."""
+  if config.model.get("matmul_dtype", "float32") not in ("float32", None):
+    # Its bf16 rounding goes through integer bit operations, which have no gradient.
+    raise ValueError(f"config.model.matmul_dtype={config.model.matmul_dtype!r} is an inference "
+                     "option; train with config.train.compute_dtype='bfloat16' instead")
   sharding.maybe_initialize_distributed()
   workdir = os.path.abspath(workdir)
   os.makedirs(workdir, exist_ok=True)
