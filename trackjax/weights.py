@@ -22,7 +22,7 @@ def save_variables(directory: str, variables: Mapping[str, Any], metadata: Mappi
   """Writes ``variables`` (numpy or jax arrays) and ``metadata`` (JSON-serialisable) to ``directory``."""
   directory = os.path.abspath(directory)
   os.makedirs(directory, exist_ok=True)
-  variables = jax.tree_util.tree_map(np.asarray, dict(variables))
+  variables = jax.tree_util.tree_map(np.asarray, _without_empty_collections(variables))
   with ocp.StandardCheckpointer() as checkpointer:
     checkpointer.save(os.path.join(directory, "variables"), variables, force=True)
   with open(os.path.join(directory, METADATA_FILE), "w") as f:
@@ -40,8 +40,14 @@ def load_variables(directory: str, abstract: Mapping[str, Any] | None = None) ->
     if abstract is None:
       return checkpointer.restore(path)
     target = jax.tree_util.tree_map(
-        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), dict(abstract))
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), _without_empty_collections(abstract))
     return checkpointer.restore(path, target)
+
+
+def _without_empty_collections(variables: Mapping[str, Any]) -> dict[str, Any]:
+  """Drops collections without arrays (e.g. ``constants`` of a group-norm backbone): they carry
+  nothing, and Orbax would otherwise insist that saver and loader agree on them."""
+  return {name: tree for name, tree in variables.items() if jax.tree_util.tree_leaves(tree)}
 
 
 def load_metadata(directory: str) -> dict[str, Any]:
