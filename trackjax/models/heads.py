@@ -9,7 +9,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from trackjax.models.matmul_precision import conv_for, dot_general_for, promote_for
+from trackjax.models.matmul_precision import conv_hooks, dense_hooks
 from trackjax.models.normalization import BatchNorm
 
 
@@ -44,8 +44,7 @@ class ConvBnRelu(nn.Module):
     fan_in = 9 * x.shape[-1]
     x = nn.Conv(self.features, (3, 3), padding=((1, 1), (1, 1)), kernel_init=nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform"),
                 bias_init=torch_default_init(fan_in), name="conv", dtype=self.dtype,
-                conv_general_dilated=conv_for(self.matmul_dtype),
-                promote_dtype=promote_for(self.matmul_dtype))(x)
+                **conv_hooks(self.matmul_dtype))(x)
     return nn.relu(BatchNorm(name="bn", dtype=self.dtype)(x, train))
 
 
@@ -72,8 +71,7 @@ class CornerHead(nn.Module):
       score = nn.Conv(1, (1, 1), kernel_init=nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform"),
                       bias_init=torch_default_init(h.shape[-1]),
                       name=f"conv{len(self.channels) + 1}_{branch}", dtype=self.dtype,
-                      conv_general_dilated=conv_for(self.matmul_dtype),
-                      promote_dtype=promote_for(self.matmul_dtype))(h)
+                      **conv_hooks(self.matmul_dtype))(h)
       corners.append(soft_argmax(score[..., 0], self.stride, self.image_size))
     return jnp.concatenate(corners, axis=-1)
 
@@ -95,8 +93,7 @@ class MLP(nn.Module):
       x = nn.Dense(self.output_dim if last else self.hidden_dim,
                    kernel_init=nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform"),
                    bias_init=torch_default_init(fan_in), name=f"layers_{i}", dtype=self.dtype,
-                   dot_general=dot_general_for(self.matmul_dtype),
-                   promote_dtype=promote_for(self.matmul_dtype))(x)
+                   **dense_hooks(self.matmul_dtype))(x)
       if not last:
         x = nn.relu(x)
     return x

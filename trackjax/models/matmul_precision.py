@@ -163,16 +163,6 @@ def mixed_conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=N
   return out.astype(jnp.result_type(lhs, rhs))
 
 
-def dot_general_for(matmul_dtype: str | None) -> Callable[..., Any] | None:
-  """The ``dot_general`` hook of ``nn.Dense`` for ``matmul_dtype`` (None = Flax's default)."""
-  return None if check_matmul_dtype(matmul_dtype) is None else mixed_dot_general
-
-
-def conv_for(matmul_dtype: str | None) -> Callable[..., Any] | None:
-  """The ``conv_general_dilated`` hook of ``nn.Conv`` for ``matmul_dtype`` (None = Flax's)."""
-  return None if check_matmul_dtype(matmul_dtype) is None else mixed_conv_general_dilated
-
-
 def promote_keeping_bf16(*args, dtype=None, inexact=True) -> list[Any]:
   """Flax's ``promote_dtype`` hook, except that bf16 arrays (pre-rounded kernels) stay bf16."""
   target = flax_dtypes.canonicalize_dtype(*args, dtype=dtype, inexact=inexact)
@@ -180,10 +170,19 @@ def promote_keeping_bf16(*args, dtype=None, inexact=True) -> list[Any]:
           for x in args]
 
 
-def promote_for(matmul_dtype: str | None) -> Callable[..., Any]:
-  """The ``promote_dtype`` hook of ``nn.Dense`` / ``nn.Conv`` for ``matmul_dtype``."""
-  return (flax_dtypes.promote_dtype if check_matmul_dtype(matmul_dtype) is None
-          else promote_keeping_bf16)
+def dense_hooks(matmul_dtype: str | None) -> dict[str, Callable[..., Any]]:
+  """Keyword arguments of ``nn.Dense`` for ``matmul_dtype`` (none for the float32 path)."""
+  if check_matmul_dtype(matmul_dtype) is None:
+    return {}
+  return {"dot_general": mixed_dot_general, "promote_dtype": promote_keeping_bf16}
+
+
+def conv_hooks(matmul_dtype: str | None) -> dict[str, Callable[..., Any]]:
+  """Keyword arguments of ``nn.Conv`` for ``matmul_dtype`` (none for the float32 path)."""
+  if check_matmul_dtype(matmul_dtype) is None:
+    return {}
+  return {"conv_general_dilated": mixed_conv_general_dilated,
+          "promote_dtype": promote_keeping_bf16}
 
 
 def round_matmul_kernels(variables, keep_float32: str = ""):

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from trackjax.models.matmul_precision import conv_for, promote_for
+from trackjax.models.matmul_precision import conv_hooks
 from trackjax.models.normalization import FrozenBatchNorm
 
 NORMS = ("frozen_bn", "group_norm")
@@ -41,29 +41,17 @@ def _conv(features, kernel, stride=1, dilation=1, name=None, dtype=jnp.float32,
   return nn.Conv(
       features, (kernel, kernel), strides=(stride, stride), padding=((pad, pad), (pad, pad)),
       kernel_dilation=(dilation, dilation), use_bias=False, kernel_init=conv_init, name=name,
-      dtype=dtype, conv_general_dilated=conv_for(matmul_dtype),
-      promote_dtype=promote_for(matmul_dtype))
+      dtype=dtype, **conv_hooks(matmul_dtype))
 
 
-def _norm(kind: str, name: str, dtype, zero_init: bool = False) -> nn.Module:
+def _norm(kind: str, name: str, channels: int, dtype, zero_init: bool = False) -> nn.Module:
   if kind == "frozen_bn":
     return FrozenBatchNorm(name=name, dtype=dtype)
   if kind == "group_norm":
-    scale_init = nn.initializers.zeros if zero_init else nn.initializers.ones
-    return _GroupNorm8(name=name, dtype=dtype, scale_init=scale_init)
+    return nn.GroupNorm(num_groups=None, group_size=min(8, channels), epsilon=1e-5, dtype=dtype,
+                        scale_init=nn.initializers.zeros if zero_init else nn.initializers.ones,
+                        name=name)
   raise ValueError(f"unknown backbone norm {kind!r}: use one of {NORMS}")
-
-
-class _GroupNorm8(nn.Module):
-  """``nn.GroupNorm`` with 8 channels per group (fewer groups than channels/8 never happen)."""
-
-  dtype: Any = jnp.float32
-  scale_init: Any = nn.initializers.ones
-
-  @nn.compact
-  def __call__(self, x):
-    return nn.GroupNorm(num_groups=None, group_size=min(8, x.shape[-1]), epsilon=1e-5,
-                        dtype=self.dtype, scale_init=self.scale_init, name="group_norm")(x)
 
 
 class Bottleneck(nn.Module):
@@ -81,14 +69,15 @@ class Bottleneck(nn.Module):
   def __call__(self, x):
     conv = lambda *args, **kwargs: _conv(*args, **kwargs, dtype=self.dtype,
                                          matmul_dtype=self.matmul_dtype)
-    out = nn.relu(_norm(self.norm, "bn1", self.dtype)(conv(self.planes, 1, name="conv1")(x)))
+    out = conv(self.planes, 1, name="conv1")(x)
+    out = nn.relu(_norm(self.norm, "bn1", self.planes, self.dtype)(out))
     out = conv(self.planes, 3, self.stride, self.dilation, name="conv2")(out)
-    out = nn.relu(_norm(self.norm, "bn2", self.dtype)(out))
+    out = nn.relu(_norm(self.norm, "bn2", self.planes, self.dtype)(out))
     out = conv(self.planes * 4, 1, name="conv3")(out)
-    out = _norm(self.norm, "bn3", self.dtype, zero_init=True)(out)
+    out = _norm(self.norm, "bn3", self.planes * 4, self.dtype, zero_init=True)(out)
     if self.downsample:
       x = conv(self.planes * 4, 1, self.stride, name="downsample_conv")(x)
-      x = _norm(self.norm, "downsample_bn", self.dtype)(x)
+      x = _norm(self.norm, "downsample_bn", self.planes * 4, self.dtype)(x)
     return nn.relu(out + x)
 
 
@@ -123,9 +112,8 @@ class ResNet(nn.Module):
     features = {}
     x = nn.Conv(self.width, (7, 7), strides=(2, 2), padding=((3, 3), (3, 3)), use_bias=False,
                 kernel_init=conv_init, name="conv1", dtype=self.dtype,
-                conv_general_dilated=conv_for(self.matmul_dtype),
-                promote_dtype=promote_for(self.matmul_dtype))(x.astype(self.dtype))
-    x = nn.relu(_norm(self.norm, "bn1", self.dtype)(x))
+                **conv_hooks(self.matmul_dtype))(x.astype(self.dtype))
+    x = nn.relu(_norm(self.norm, "bn1", self.width, self.dtype)(x))
     features["stem"] = x
     x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
     in_channels, dilation = self.width, 1

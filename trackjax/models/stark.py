@@ -29,8 +29,7 @@ import jax.numpy as jnp
 
 from trackjax.geometry.device_boxes import xyxy_to_cxcywh
 from trackjax.models.heads import CornerHead, MLP, torch_default_init
-from trackjax.models.matmul_precision import (check_matmul_dtype, conv_for, promote_for,
-                                              round_matmul_kernels)
+from trackjax.models.matmul_precision import check_matmul_dtype, conv_hooks, round_matmul_kernels
 from trackjax.models.position_encoding import downsample_mask, sine_position_encoding
 from trackjax.models.resnet import ResNet
 from trackjax.models.transformer import Transformer
@@ -80,7 +79,7 @@ class Stark(nn.Module):
     self.bottleneck = nn.Conv(
         self.hidden_dim, (1, 1), kernel_init=nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform"),
         bias_init=torch_default_init(in_channels), dtype=self.dtype,
-        conv_general_dilated=conv_for(matmul_dtype), promote_dtype=promote_for(matmul_dtype))
+        **conv_hooks(matmul_dtype))
     self.transformer = Transformer(
         num_heads=self.num_heads, num_encoder_layers=self.num_encoder_layers,
         num_decoder_layers=self.num_decoder_layers, dim_feedforward=self.dim_feedforward,

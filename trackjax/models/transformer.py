@@ -14,8 +14,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from trackjax.models.matmul_precision import (dot_general_for, linear, matmul, promote_for,
-                                              split_last_axis)
+from trackjax.models.matmul_precision import dense_hooks, linear, matmul, split_last_axis
 
 # STARK initialises every transformer matrix with xavier_uniform, including the stacked (3C, C)
 # in-projection, so its bound uses fan_out = 3C.
@@ -30,8 +29,7 @@ def torch_linear_bias_init(fan_in: int):
 
 def dense(features: int, fan_in: int, name: str, dtype, matmul_dtype=None) -> nn.Dense:
   return nn.Dense(features, kernel_init=xavier_uniform, bias_init=torch_linear_bias_init(fan_in),
-                  name=name, dtype=dtype, dot_general=dot_general_for(matmul_dtype),
-                  promote_dtype=promote_for(matmul_dtype))
+                  name=name, dtype=dtype, **dense_hooks(matmul_dtype))
 
 
 class MultiheadAttention(nn.Module):
@@ -84,8 +82,7 @@ class MultiheadAttention(nn.Module):
     out = jnp.swapaxes(out, -3, -2).reshape(*query.shape[:-1], c)
     return nn.Dense(c, kernel_init=xavier_uniform, bias_init=nn.initializers.zeros,
                     name="out_proj", dtype=self.dtype,
-                    dot_general=dot_general_for(self.matmul_dtype),
-                    promote_dtype=promote_for(self.matmul_dtype))(out)
+                    **dense_hooks(self.matmul_dtype))(out)
 
 
 class FeedForward(nn.Module):
