@@ -55,5 +55,7 @@ def default_data_config() -> ml_collections.ConfigDict:
   c.processing.crop_flip_prob = 0.5
   c.processing.brightness_jitter = 0.2
   c.processing.backbone_stride = 16
-  c.processing.reduced_decode = True  # decode JPEGs at 1/2, 1/4, 1/8 when crops allow it
+  # Decode JPEGs at 1/2, 1/4, 1/8 when crops allow it: faster, but the crops are then no longer
+  # byte-identical to the reference's (full-size decode, pad, resize). Off by default.
+  c.processing.reduced_decode = False
   return c

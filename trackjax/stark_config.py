@@ -82,6 +82,8 @@ def get_stark_config(depth: int, score_head: bool, arg: str | None) -> ml_collec
   config.mode = "train"  # train | evaluate | track | benchmark
   config.seed = 0
   config.init_from = ""  # converted official weights (trackjax.convert) or another run's workdir
+  # ImageNet backbone (python -m trackjax.convert resnet ...), as the reference starts training.
+  config.init_backbone_from = ""
   config.model = model_config(depth, score_head)
   # Input pipeline (data_pipelines.config). Crop sizes, template count and the stage's sample kind
   # are taken from config.model / config.train.<stage> by trackjax.train.train_data. With no
@@ -242,6 +244,8 @@ def _add_tracking_jobs(config: ml_collections.ConfigDict) -> None:
   config.demo = ml_collections.ConfigDict(dict(
       source="",  # video file, image folder, or camera index ('0')
       init_box="",  # 'x,y,w,h' of the target in the first frame; '' = draw it (needs a display)
+      # Several targets: 'x,y,w,h;x,y,w,h;...' tracked as batched streams (overrides init_box).
+      init_boxes="",
       weights="",  # as config.evaluate.weights
       output_video="demo.mp4",  # relative to the workdir; '' = none (mp4v codec)
       output_gif="demo.gif",  # '' = none
