@@ -1,12 +1,13 @@
 """Shared test fixtures."""
 
-import os
+import json
 import pathlib
 import sys
 
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+KEY_LISTS = REPO / "tests" / "data" / "stark_official_keys"
 sys.path.insert(0, str(REPO / "tests"))
 
 
@@ -15,26 +16,15 @@ def repo_root() -> pathlib.Path:
   return REPO
 
 
-@pytest.fixture(scope="session")
-def stark_reference_dir() -> pathlib.Path:
-  """Folder with the official STARK key lists (``stark_*_keys.txt``).
+def official_keys(model: str) -> dict[str, tuple[tuple[int, ...], str]]:
+  """``{name: (shape, dtype)}`` of an official STARK state dict; ``model`` is s50, st50 or st101.
 
-  The project's ``../shared/reference`` (present in CI), or ``$TRACKJAX_STARK_REFERENCE``.
+  The key lists in ``tests/data/stark_official_keys`` record the tensors of the official models
+  (researchmm/Stark) as built from their experiment files.
   """
-  path = pathlib.Path(os.environ.get("TRACKJAX_STARK_REFERENCE", REPO.parent / "shared" / "reference"))
-  if not (path / "stark_st50_keys.txt").is_file():
-    pytest.fail(f"official STARK key lists not found in {path}; set TRACKJAX_STARK_REFERENCE")
-  return path
-
-
-def read_key_list(path):
-  """Official key list lines 'name<TAB>(shape)[<TAB>dtype]' -> {name: (shape, dtype)}."""
-  keys = {}
-  for line in open(path):
-    if line.startswith("#") or not line.strip():
-      continue
-    name, shape, *rest = line.rstrip("\n").split("\t")
-    dtype = rest[0] if rest else ("int64" if name.endswith("num_batches_tracked") else "float32")
-    dims = tuple(int(d) for d in shape.strip("()").split(",") if d.strip())
-    keys[name] = (dims, dtype)
+  doc = json.loads((KEY_LISTS / f"stark_{model}.json").read_text())
+  keys = {name: (tuple(t["shape"]), t["dtype"]) for name, t in doc["tensors"].items()}
+  if len(keys) != doc["num_tensors"]:
+    raise ValueError(f"{KEY_LISTS}/stark_{model}.json: {len(keys)} tensors, header says "
+                     f"{doc['num_tensors']}")
   return keys

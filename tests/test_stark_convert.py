@@ -6,16 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import read_key_list
+from conftest import official_keys
 from torch_stark_reference import TorchStark
 from trackjax.config_files import load_config
 from trackjax.convert import stark_checkpoint
 from trackjax.convert.__main__ import main as convert_main
 from trackjax.weights import load_metadata, load_variables
 
-MODELS = {"st50": ("configs/stark_st50.py", "stark_st50_keys.txt"),
-          "s50": ("configs/stark_s50.py", "stark_s50_keys.txt"),
-          "st101": ("configs/stark_st101.py", "stark_st101_keys.txt")}
+MODELS = {"st50": "configs/stark_st50.py", "s50": "configs/stark_s50.py",
+          "st101": "configs/stark_st101.py"}
 
 
 def random_state_dict(keys, seed=0):
@@ -25,9 +24,9 @@ def random_state_dict(keys, seed=0):
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_round_trip_of_official_key_list(name, repo_root, stark_reference_dir):
-  config_path, key_file = MODELS[name]
-  keys = read_key_list(stark_reference_dir / key_file)
+def test_round_trip_of_official_key_list(name, repo_root):
+  config_path = MODELS[name]
+  keys = official_keys(name)
   config = load_config(str(repo_root / config_path))
   state_dict = random_state_dict(keys)
   variables = stark_checkpoint.stark_variables_from_state_dict(state_dict, config.model)
@@ -51,8 +50,8 @@ def _leaves(tree):
     yield tree
 
 
-def test_specific_tensors_land_transposed(repo_root, stark_reference_dir):
-  keys = read_key_list(stark_reference_dir / "stark_st50_keys.txt")
+def test_specific_tensors_land_transposed(repo_root):
+  keys = official_keys("st50")
   sd = random_state_dict(keys, seed=3)
   v = stark_checkpoint.stark_variables_from_state_dict(
       sd, load_config(str(repo_root / "configs/stark_st50.py")).model)
@@ -69,17 +68,17 @@ def test_specific_tensors_land_transposed(repo_root, stark_reference_dir):
                                 sd["cls_head.layers.2.weight"].T)
 
 
-def test_golden_torch_model_has_the_official_keys(stark_reference_dir):
-  for name, kwargs in (("stark_st50_keys.txt", {}), ("stark_s50_keys.txt", {"score_head": False}),
-                       ("stark_st101_keys.txt", {"blocks": (3, 4, 23)})):
-    official = read_key_list(stark_reference_dir / name)
+def test_golden_torch_model_has_the_official_keys():
+  for name, kwargs in (("st50", {}), ("s50", {"score_head": False}),
+                       ("st101", {"blocks": (3, 4, 23)})):
+    official = official_keys(name)
     ours = {k: tuple(v.shape) for k, v in TorchStark(**kwargs).state_dict().items()}
     assert ours == {k: s for k, (s, _) in official.items()}, name
 
 
-def test_mismatches_name_the_keys(repo_root, stark_reference_dir):
+def test_mismatches_name_the_keys(repo_root):
   config = load_config(str(repo_root / "configs/stark_st50.py")).model
-  keys = read_key_list(stark_reference_dir / "stark_st50_keys.txt")
+  keys = official_keys("st50")
   sd = random_state_dict(keys)
   missing = dict(sd)
   del missing["transformer.decoder.layers.2.norm3.weight"]
