@@ -1,4 +1,4 @@
-"""Video demo on a tiny synthetic video file and an image folder."""
+"""Video demo on tiny synthetic videos, image folders and a fake camera; one target or several."""
 
 import cv2
 import numpy as np
@@ -8,7 +8,11 @@ from PIL import Image
 from data_pipelines.synthetic import SyntheticSource
 from trackjax.config_files import load_config
 from trackjax.evaluate import result_files as rf
-from trackjax.track.video_demo import parse_box, run_demo
+from trackjax.track.stark_tracker import StarkTracker
+from trackjax.track.video_demo import TARGET_COLOURS, draw_targets, parse_box, parse_boxes, run_demo
+
+# Three targets in the 72x96 frames (with the synthetic target's box, the first).
+OTHER_BOXES = ([4.0, 6.0, 22.0, 18.0], [60.5, 40.0, 26.0, 24.0])
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +29,17 @@ def demo_config(source, box, **fields):
   for key, value in fields.items():
     config.demo[key] = value
   return config
+
+
+def write_folder(folder, images):
+  folder.mkdir()
+  for i, image in enumerate(images):
+    cv2.imwrite(str(folder / f"{i:04d}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+  return folder
+
+
+def boxes_text(boxes):
+  return ";".join(",".join(f"{v:.2f}" for v in box) for box in boxes)
 
 
 def test_demo_on_a_video_file_writes_video_gif_and_boxes(tmp_path, frames):
@@ -129,3 +144,121 @@ def test_drawing_without_a_display_asks_for_the_flag(tmp_path, frames, monkeypat
   config.demo.init_box = ""
   with pytest.raises(ValueError, match="init_box"):
     run_demo(config, str(tmp_path / "w"))
+
+
+def test_several_targets_are_batched_streams_equal_to_single_runs(tmp_path, frames, monkeypatch):
+  images, box = frames
+  targets = [np.round(box, 2)] + [np.asarray(b) for b in OTHER_BOXES]
+  folder = write_folder(tmp_path / "frames", images[:5])  # PNG: the demo sees these exact frames
+  config = demo_config(folder, box, init_boxes=boxes_text(targets))
+  config.tracker.update_intervals["default"] = 2  # dynamic-template updates at frames 2 and 4
+  config.tracker.update_threshold = -1.0
+  calls = []  # (tracker, variables, batch size) of each network step
+  network_step = StarkTracker.network_step
+
+  def counted_step(self, variables, templates, crops, masks):
+    calls.append((self, variables, len(crops)))
+    return network_step(self, variables, templates, crops, masks)
+
+  monkeypatch.setattr(StarkTracker, "network_step", counted_step)
+  with pytest.warns(UserWarning, match="RANDOM"):
+    out = run_demo(config, str(tmp_path / "work"))
+  monkeypatch.undo()
+  assert [size for _, _, size in calls] == [3] * 4  # one step per frame after the first, for all
+  assert out["frames"] == 5 and out["targets"] == 3 and "boxes" not in out
+  work = tmp_path / "work"
+  assert out["target_boxes"] == [str(work / f"demo_boxes_{k}.txt") for k in range(3)]
+  assert not (work / "demo_boxes.txt").exists()
+
+  # Single-target runs with the demo's own tracker and weights.
+  tracker, variables, _ = calls[0]
+  assert all(t is tracker and v is variables for t, v, _ in calls)
+  tracked = [rf.read_boxes(path) for path in out["target_boxes"]]
+  for k, start in enumerate(targets):
+    state = tracker.init(variables, images[0], start)
+    expected = [start]
+    for image in images[1:5]:
+      got, _, state = tracker.track(variables, state, image)
+      expected.append(got)
+    # 1e-3 between batched and single streams, as tests/test_stark_tracker.py, plus the file's
+    # 3 decimals.
+    np.testing.assert_allclose(tracked[k], np.stack(expected), atol=1.5e-3, err_msg=f"target {k}")
+
+  capture = cv2.VideoCapture(out["video"])
+  count = 0
+  while capture.read()[0]:
+    count += 1
+  assert count == 5
+  with Image.open(out["gif"]) as gif:
+    assert gif.n_frames == 3
+
+
+def test_several_targets_drawn_with_the_mouse(tmp_path, frames, monkeypatch):
+  images, box = frames
+  drawn_boxes = np.asarray([[int(round(v)) for v in box], [5, 6, 20, 18]], np.int32)
+  shown = []
+
+  def fake_select_rois(window, image_bgr, showCrosshair, fromCenter):  # noqa: N803 (OpenCV's names)
+    shown.append(image_bgr)
+    return drawn_boxes if len(shown) == 1 else ()  # the second time, ESC before any box
+
+  monkeypatch.setattr(cv2, "selectROIs", fake_select_rois)
+  monkeypatch.setattr(cv2, "destroyAllWindows", lambda: None)
+  monkeypatch.setenv("DISPLAY", ":0")
+  folder = write_folder(tmp_path / "frames", images[:3])
+  config = demo_config(folder, box, init_boxes="draw", output_video="", output_gif="")
+  with pytest.warns(UserWarning):
+    out = run_demo(config, str(tmp_path / "w"))
+  np.testing.assert_array_equal(shown[0], cv2.cvtColor(images[0], cv2.COLOR_RGB2BGR))
+  assert out["targets"] == 2 and len(out["target_boxes"]) == 2
+  for k, path in enumerate(out["target_boxes"]):
+    boxes = rf.read_boxes(path)
+    assert boxes.shape == (3, 4) and np.all(np.isfinite(boxes))
+    np.testing.assert_array_equal(boxes[0], drawn_boxes[k])
+  with pytest.raises(ValueError, match="config.demo.init_boxes=draw: no box drawn"):
+    run_demo(config, str(tmp_path / "w2"))
+  monkeypatch.delenv("DISPLAY")
+  monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+  with pytest.raises(ValueError, match="config.demo.init_boxes=draw needs a display"):
+    run_demo(config, str(tmp_path / "w3"))
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("1,2,3,4;5,6,7", "box 1 .* has 3 fields"),
+    ("1,2,3,4,5", "box 0 .* has 5 fields"),
+    ("1,2,3,4;", "box 1 .* is empty"),
+    ("1,2,3,4;5,six,7,8", "'six', which is not a number"),
+    ("1,2,nan,4", "non-finite"),
+    ("1,2,0,4", "w > 0 and h > 0, got w=0, h=4"),
+    ("1,2,3,4;1,2,3,-4", "box 1 .* w > 0 and h > 0"),
+])
+def test_malformed_init_boxes_are_named(text, problem):
+  with pytest.raises(ValueError, match=f"config.demo.init_boxes=.*{problem}"):
+    parse_boxes(text)
+
+
+def test_boxes_outside_the_first_frame_are_named(tmp_path, frames):
+  images, box = frames
+  folder = write_folder(tmp_path / "frames", images[:1])
+  outside = (([box, [96, 10, 5, 5]], 1), ([[-30, 10, 30, 5], box], 0), ([box, [10, 72, 4, 4]], 1))
+  for boxes, k in outside:
+    config = demo_config(folder, box, init_boxes=boxes_text(boxes))
+    message = rf"config.demo.init_boxes: box {k} .* outside the first frame \(96x72 pixels\)"
+    with pytest.raises(ValueError, match=message):
+      run_demo(config, str(tmp_path / "w"))
+  config = demo_config(folder, [-10, -10, 9.5, 40])
+  with pytest.raises(ValueError, match="config.demo.init_box: box .* outside"):
+    run_demo(config, str(tmp_path / "w"))
+  np.testing.assert_array_equal(parse_boxes("-5,-5,10,10; 90,70,20,20")[1], [90, 70, 20, 20])
+
+
+def test_each_target_is_drawn_in_its_own_colour():
+  assert len(set(TARGET_COLOURS)) == len(TARGET_COLOURS)
+  boxes = np.asarray([[10, 30, 30, 20], [50, 30, 30, 20], [20, 2, 40, 60]], np.float64)
+  out = draw_targets(np.zeros((72, 96, 3), np.uint8), boxes, [0.9, 0.1, 0.5], 7)
+  for k, (x, y, w, h) in enumerate(boxes.astype(int)):
+    assert tuple(out[y + h, x + w // 2]) == TARGET_COLOURS[k]  # bottom edge
+    assert tuple(out[y + h // 2 + 1, x]) == TARGET_COLOURS[k]  # left edge
+    # The index tag is a patch of the box's colour above it, or just inside it at the top edge.
+    tag = out[y - 8:y, x:x + 12] if y >= 12 else out[y + 2:y + 10, x:x + 12]
+    assert np.mean(np.all(tag == TARGET_COLOURS[k], axis=-1)) > 0.3
