@@ -14,9 +14,11 @@ A draw picks a dataset by ratio, a usable sequence of it uniformly, then frames:
   dataset is an image dataset, any frame of a sequence drawn afresh (dataset by ratio).
 
 A sequence is usable when it has more than ``2 * (num_template + num_search)`` visible frames and
-at least 20 frames; image datasets are always usable. Drawing uniformly among usable sequences is
-what the reference's redraw-until-usable loop does. All randomness comes from the
-``np.random.Generator`` passed in.
+at least 20 frames; an image dataset's object is usable when its one box is valid. Drawing
+uniformly among usable sequences is what the reference's redraw-until-usable loop does (the
+reference also draws image objects without a valid box, and processing then rejects every sample
+built on one). ``Usability`` keeps, per source, which sequences were dropped and why, for the
+report at start-up. All randomness comes from the ``np.random.Generator`` passed in.
 """
 
 from __future__ import annotations
@@ -25,9 +27,13 @@ import dataclasses
 
 import numpy as np
 
-from data_pipelines.sources.base import SequenceSource
+from data_pipelines.sources.annotation_files import annotation_file, visible_from_boxes
+from data_pipelines.sources.base import DatasetError, SequenceSource
 
 MODES = ('causal', 'trident', 'trident_pro')
+MIN_FRAMES = 20  # the reference's shortest usable video
+# Why the sampler drops a sequence, in the order the rules are checked.
+DROP_REASONS = ('no valid box', 'too short', 'too few visible frames')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,17 +71,77 @@ class Draw:
   label: float = 1.0
 
 
-def usable_sequences(source: SequenceSource, num_template: int, num_search: int) -> np.ndarray:
-  """Indices of the sequences of ``source`` the sampler may draw."""
-  if not source.is_video:
-    return np.arange(len(source))
+@dataclasses.dataclass(frozen=True)
+class Usability:
+  """Which sequences of one source the sampler draws, and why it drops the others.
+
+  Attributes:
+    usable: indices of the sequences drawn.
+    dropped: ``{reason: indices}`` for each of ``DROP_REASONS`` (``'no valid box'``: every box
+      NaN, of non-positive size or wholly outside a known frame size; ``'too short'``: under
+      ``MIN_FRAMES`` frames; ``'too few visible frames'``: at most ``min_visible``).
+    min_visible: the visible-frame count a video must exceed.
+  """
+
+  usable: np.ndarray
+  dropped: dict[str, np.ndarray]
+  min_visible: int
+
+  @property
+  def num_dropped(self) -> int:
+    return sum(int(v.size) for v in self.dropped.values())
+
+  def summary(self, source: SequenceSource, examples: int = 2) -> str:
+    """One line: usable / total, then each drop reason with its count and a few examples
+    (sequence name and annotation file)."""
+    total = int(self.usable.size) + self.num_dropped
+    line = f'{self.usable.size} of {total} sequences usable'
+    labels = {'no valid box': 'without a valid box', 'too short': f'under {MIN_FRAMES} frames',
+              'too few visible frames': f'with <= {self.min_visible} visible frames'}
+    parts = []
+    for reason in DROP_REASONS:
+      indices = self.dropped[reason]
+      if not indices.size:
+        continue
+      named = []
+      for i in indices[:examples]:
+        seq = source.sequence(int(i))
+        where = annotation_file(seq)
+        named.append(f'{seq.name} ({where})' if where else seq.name)
+      more = ', ...' if indices.size > examples else ''
+      parts.append(f'{indices.size} {labels[reason]}: {", ".join(named)}{more}')
+    return line + (f'; dropped {"; ".join(parts)}' if parts else '')
+
+
+def sequence_usability(source: SequenceSource, num_template: int, num_search: int) -> Usability:
+  """Sorts the sequences of ``source`` into usable and dropped (``Usability``)."""
   need = 2 * (num_template + num_search)
+  dropped = {r: [] for r in DROP_REASONS}
+  if not source.is_video and hasattr(source, 'visible_objects'):
+    visible = np.asarray(source.visible_objects(), bool)  # no Sequence per object
+    return Usability(np.flatnonzero(visible).astype(np.int64),
+                     {r: (np.flatnonzero(~visible).astype(np.int64) if r == 'no valid box'
+                          else np.zeros(0, np.int64)) for r in DROP_REASONS}, need)
   keep = []
   for i in range(len(source)):
-    visible = source.sequence(i).visible
-    if int(np.count_nonzero(visible)) > need and len(visible) >= 20:
+    seq = source.sequence(i)
+    visible = int(np.count_nonzero(seq.visible))
+    if not visible and not visible_from_boxes(np.asarray(seq.boxes, np.float64),
+                                              seq.image_size).any():
+      dropped['no valid box'].append(i)
+    elif not source.is_video or (len(seq.visible) >= MIN_FRAMES and visible > need):
       keep.append(i)
-  return np.asarray(keep, dtype=np.int64)
+    elif len(seq.visible) < MIN_FRAMES:
+      dropped['too short'].append(i)
+    else:
+      dropped['too few visible frames'].append(i)
+  return Usability(np.asarray(keep, np.int64),
+                   {r: np.asarray(v, np.int64) for r, v in dropped.items()}, need)
+
+
+def usable_sequences(source: SequenceSource, num_template: int, num_search: int) -> np.ndarray:
+  """Indices of the sequences of ``source`` the sampler may draw."""
+  return sequence_usability(source, num_template, num_search).usable
 
 
 def sample_visible_ids(rng: np.random.Generator, visible: np.ndarray, num_ids: int = 1,
@@ -114,12 +180,14 @@ class StarkSampler:
     self.sources = sources
     self.config = config
     self.probs = ratios / ratios.sum()
-    self.usable = [usable_sequences(s, config.num_template, config.num_search) for s in sources]
-    for s, u, p in zip(sources, self.usable, self.probs):
-      if p > 0 and u.size == 0:
-        raise ValueError(f'dataset {s.name!r} has no usable sequence (needs > '
-                         f'{2 * (config.num_template + config.num_search)} visible frames and '
-                         f'>= 20 frames)')
+    self.usability = [sequence_usability(s, config.num_template, config.num_search)
+                      for s in sources]
+    self.usable = [u.usable for u in self.usability]
+    for s, u, p in zip(sources, self.usability, self.probs):
+      if p > 0 and u.usable.size == 0:
+        raise DatasetError(f'dataset {s.name!r} has no usable sequence (a video needs a valid '
+                           f'box, > {u.min_visible} visible frames and >= {MIN_FRAMES} frames): '
+                           f'{u.summary(s)}')
 
   def _sequence(self, rng: np.random.Generator) -> tuple[int, int]:
     d = int(rng.choice(len(self.sources), p=self.probs))

@@ -10,25 +10,45 @@ with the model through ``grain.checkpoint.CheckpointSave(it)`` /
 ``grain.checkpoint.CheckpointRestore(it)`` (see ``checkpoint_args``); ``get_state()`` and
 ``set_state()`` work directly too. A restored iterator yields exactly the batches the original
 would have yielded next.
+
+What is unusable is reported, with Python ``logging``: when the iterator is built, one line per
+dataset (sequences usable, and dropped with why, a few names and annotation files; WARNING
+when something was dropped, else INFO); during training, a WARNING each time a dataset's count
+of skipped draws reaches 1, 10, 100, ... (with the reasons: truncated, missing, ... frames, or
+'other' bad data such as an absurd box).
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import grain
 import numpy as np
 
 from data_pipelines.sources.base import DatasetError
-from data_pipelines.train_samples import SampleFn
+from data_pipelines.train_samples import SKIP_REASONS, SampleFn
 
 
 class SkipRateExceeded(DatasetError):
   """Too many draws hit unreadable data: the dataset is probably broken."""
 
 
+def _reasons_text(counts) -> str:
+  return ', '.join(f'{r} {int(k)}' for r, k in zip(SKIP_REASONS, counts) if k)
+
+
+def _next_report(count: int) -> int:
+  """The smallest power of ten above ``count``: when the skip count is reported next."""
+  step = 1
+  while step <= count:
+    step *= 10
+  return step
+
+
 class TrainIterator(grain.DatasetIterator):
-  """Wraps a backend iterator; counts skipped draws per dataset and enforces the skip rate."""
+  """Wraps a backend iterator; counts skipped draws per dataset (and per reason) and enforces
+  the skip rate."""
 
   def __init__(self, backend, dataset_names: list[str], max_skip_rate: float,
                min_draws: int):
@@ -39,15 +59,27 @@ class TrainIterator(grain.DatasetIterator):
     self._min_draws = int(min_draws)
     self._samples = 0
     self._skipped = np.zeros(len(self._names), np.int64)
+    self._reasons = np.zeros((len(self._names), len(SKIP_REASONS)), np.int64)
+    self._report_at = np.ones(len(self._names), np.int64)
 
   def __next__(self) -> dict[str, np.ndarray]:
     batch = next(self._backend)
     self._samples += int(batch['label'].shape[0])
     self._skipped += batch['skipped'].sum(axis=0).astype(np.int64)
+    if 'skipped_by_reason' in batch:
+      self._reasons += batch['skipped_by_reason'].sum(axis=0).astype(np.int64)
     total_skipped = int(self._skipped.sum())
     draws = self._samples + total_skipped
+    for d in np.flatnonzero(self._skipped >= self._report_at):
+      count = int(self._skipped[d])
+      logging.warning('dataset %d (%s): skipped %d draw%s so far for bad data (%s); %d draws '
+                      'in all', d, self._names[d], count, '' if count == 1 else 's',
+                      _reasons_text(self._reasons[d]), draws)
+      self._report_at[d] = _next_report(int(self._skipped[d]))
     if draws >= self._min_draws and total_skipped > self._max_skip_rate * draws:
-      detail = ', '.join(f'{n}: {int(k)}' for n, k in zip(self._names, self._skipped))
+      detail = ', '.join(
+          f'{n}: {int(k)}' + (f' ({_reasons_text(r)})' if k else '')
+          for n, k, r in zip(self._names, self._skipped, self._reasons))
       raise SkipRateExceeded(
           f'{total_skipped} of {draws} draws skipped for unreadable data '
           f'({total_skipped / draws:.1%} > data.max_skip_rate={self._max_skip_rate:.1%}); '
@@ -57,19 +89,36 @@ class TrainIterator(grain.DatasetIterator):
   def skipped_per_dataset(self) -> dict[str, int]:
     return {n: int(k) for n, k in zip(self._names, self._skipped)}
 
+  def skipped_by_reason(self) -> list[dict[str, int]]:
+    """Per dataset (in ``data.train_datasets`` order), ``{reason: draws skipped}``."""
+    return [{r: int(k) for r, k in zip(SKIP_REASONS, row)} for row in self._reasons]
+
   def get_state(self) -> dict[str, Any]:
     return {'backend': self._backend.get_state(), 'samples': self._samples,
-            'skipped': [int(k) for k in self._skipped]}
+            'skipped': [int(k) for k in self._skipped],
+            'skipped_by_reason': self._reasons.tolist()}
 
   def set_state(self, state: dict[str, Any]) -> None:
     self._backend.set_state(state['backend'])
     self._samples = int(state['samples'])
     self._skipped = np.asarray(state['skipped'], np.int64)
+    reasons = state.get('skipped_by_reason')  # absent from states saved before it existed
+    self._reasons = (np.zeros((len(self._names), len(SKIP_REASONS)), np.int64)
+                     if reasons is None else np.asarray(reasons, np.int64))
+    self._report_at = np.array([_next_report(int(k)) for k in self._skipped], np.int64)
 
   def close(self) -> None:
     close = getattr(self._backend, 'close', None)
     if close is not None:
       close()
+
+
+def log_usability(sample_fn: SampleFn) -> None:
+  """Logs one line per dataset: sequences usable and dropped, with why (see module doc)."""
+  sampler = sample_fn.processor.sampler
+  for d, (source, usability) in enumerate(zip(sampler.sources, sampler.usability)):
+    level = logging.WARNING if usability.num_dropped else logging.INFO
+    logging.log(level, 'dataset %d (%s): %s', d, source.name, usability.summary(source))
 
 
 def build_train_iterator(data_config, *, seed: int, global_batch_size: int,
@@ -81,9 +130,10 @@ def build_train_iterator(data_config, *, seed: int, global_batch_size: int,
   if not 0 <= process_index < process_count:
     raise ValueError(f'process_index {process_index} outside [0, {process_count})')
   sample_fn = SampleFn(data_config, seed)
-  # Open the sources here: bad paths and malformed annotations fail now, in this process, and the
-  # annotation index cache is written once before workers (which reopen the sources) start.
-  sample_fn.processor  # pylint: disable=pointless-statement
+  # Open the sources here (and report them): bad paths and malformed annotations fail now, in this
+  # process, and the annotation index cache is written once before workers (which reopen the
+  # sources) start.
+  log_usability(sample_fn)
   local_batch = global_batch_size // process_count
   backend_name = data_config.backend
   if backend_name == 'grain':

@@ -1,5 +1,6 @@
 """Grain and tf.data pipelines: determinism, sharding, restore, Orbax hookup, skip rate."""
 
+import logging
 import os
 
 import numpy as np
@@ -7,7 +8,7 @@ import pytest
 
 from data_pipelines.config import default_data_config
 from data_pipelines.train_iterator import SkipRateExceeded, build_train_iterator
-from data_pipelines.train_samples import SampleFn, global_index
+from data_pipelines.train_samples import SKIP_REASONS, SampleFn, global_index
 from tests import dataset_fixtures as fx
 
 
@@ -122,6 +123,56 @@ def test_skip_rate_guard(data_root, tmp_path):
   batches = _take(it, 3)
   assert sum(int(b['skipped'][:, 2].sum()) for b in batches) > 0
   assert it.skipped_per_dataset() == {'got10k': 0, 'custom': it.skipped_per_dataset()['custom']}
+
+
+def test_unusable_sequences_reported_at_start_and_bad_frames_counted_by_reason(
+    data_root, tmp_path, caplog):
+  broken = str(tmp_path / 'broken')
+  fx.write_custom(broken, num_seqs=3, num_frames=21)
+  gt = os.path.join(broken, 'seq0', 'groundtruth.txt')
+  fx.write_lines(gt, [['NaN'] * 4] * 21)  # no valid box: dropped
+  for name in os.listdir(os.path.join(broken, 'seq1')):
+    if name.endswith('.jpg'):
+      fx.truncate_file(os.path.join(broken, 'seq1', name), 0.5)
+  cfg = _config(data_root, max_skip_rate=0.95)
+  cfg.train_datasets = list(cfg.train_datasets) + [{'name': 'custom', 'root': broken,
+                                                    'ratio': 10}]
+  with caplog.at_level(logging.INFO):
+    it = build_train_iterator(cfg, seed=0, global_batch_size=4)
+    batches = _take(it, 2)
+  start = [r for r in caplog.records if 'sequences usable' in r.getMessage()]
+  assert [r.levelno for r in start] == [logging.INFO, logging.INFO, logging.WARNING]
+  assert start[0].getMessage() == 'dataset 0 (got10k_train): 3 of 3 sequences usable'
+  assert start[2].getMessage() == (f'dataset 2 (custom): 2 of 3 sequences usable; dropped 1 '
+                                   f'without a valid box: seq0 ({gt})')
+  for b in batches:  # every skipped draw is one failed frame read, with its reason
+    np.testing.assert_array_equal(b['skipped_by_reason'].sum(-1), b['skipped'])
+  skipped = it.get_state()['skipped']
+  assert skipped[:2] == [0, 0] and skipped[2] > 0
+  assert it.skipped_by_reason()[2] == {'missing': 0, 'unreadable': 0, 'truncated': skipped[2],
+                                       'undecodable': 0, 'other': 0}
+  warned = [r.getMessage() for r in caplog.records if 'for bad data' in r.getMessage()]
+  assert len(warned) == 1 and warned[0].startswith('dataset 2 (custom): skipped ')  # at 1, 10..
+  assert 'so far for bad data (truncated ' in warned[0]
+
+
+def test_skips_without_a_failed_frame_read_count_as_other(data_root, monkeypatch):
+  from data_pipelines import stark_processing
+  from data_pipelines.sources.base import DatasetError
+  process = stark_processing.StarkProcessor.process
+
+  def refuse_dataset_1(self, rng, draw):  # as the processor refuses a box it cannot crop
+    if draw.templates[0].dataset == 1:
+      raise stark_processing.BadData(1, DatasetError('gt.txt:3: absurd box'))
+    return process(self, rng, draw)
+
+  monkeypatch.setattr(stark_processing.StarkProcessor, 'process', refuse_dataset_1)
+  fn = SampleFn(_config(data_root), seed=0)
+  samples = [fn(i) for i in range(6)]
+  by_reason = sum(s['skipped_by_reason'] for s in samples)
+  other = SKIP_REASONS.index('other')
+  assert by_reason[1, other] == sum(int(s['skipped'][1]) for s in samples) > 0
+  assert by_reason.sum() == by_reason[1, other]
 
 
 def test_bad_backend_and_batch_split(data_root):

@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 
 from data_pipelines import stark_sampling as ss
+from data_pipelines.sources.annotation_files import visible_from_boxes
+from data_pipelines.sources.base import DatasetError
 from tests.fake_sources import FakeSource, moving_boxes
 
 
@@ -19,6 +21,31 @@ def test_usable_sequences_rule():
   assert list(ss.usable_sequences(src, 2, 1)) == [0, 3]
   image_src = FakeSource('img', [moving_boxes(1)] * 3, is_video=False)
   assert list(ss.usable_sequences(image_src, 2, 1)) == [0, 1, 2]
+
+
+def test_usability_counts_dropped_sequences_by_reason():
+  boxes = [moving_boxes(30, seed=i) for i in range(7)]
+  boxes[0][:] = np.nan  # every box invalid: NaN...
+  boxes[1][:, 2] = 0  # ...zero width...
+  boxes[2][:, 0] = 500  # ...or wholly right of the 160-pixel-wide frame
+  boxes[3] = boxes[3][:19]  # too short
+  vis = [visible_from_boxes(b, (120, 160)) for b in boxes]  # as the readers set it
+  vis[4][6:] = False  # 6 visible frames: not > 2 * (2 + 1)
+  vis[5][:] = False  # valid boxes, all flagged absent
+  src = FakeSource('v', boxes, vis)
+  usability = ss.sequence_usability(src, 2, 1)
+  assert list(usability.usable) == [6] and usability.num_dropped == 6
+  assert {r: list(i) for r, i in usability.dropped.items()} == {
+      'no valid box': [0, 1, 2], 'too short': [3], 'too few visible frames': [4, 5]}
+  line = usability.summary(src)
+  assert line.startswith('1 of 7 sequences usable; dropped 3 without a valid box: v0, v1, ...;')
+  assert '1 under 20 frames: v3' in line and '2 with <= 6 visible frames: v4, v5' in line
+  image_boxes = [moving_boxes(1, seed=i) for i in range(3)]
+  image_boxes[1][0, 3] = -1
+  image_src = FakeSource('img', image_boxes, [visible_from_boxes(b) for b in image_boxes],
+                         is_video=False)
+  usability = ss.sequence_usability(image_src, 2, 1)
+  assert list(usability.usable) == [0, 2] and list(usability.dropped['no valid box']) == [1]
 
 
 def test_sample_visible_ids_bounds_and_modes():
@@ -130,5 +157,6 @@ def test_config_validation_and_unusable_dataset():
     ss.SamplerConfig('stark')
   with pytest.raises(ValueError, match='2 templates'):
     ss.SamplerConfig('trident_pro', num_template=1)
-  with pytest.raises(ValueError, match='no usable sequence'):
+  with pytest.raises(DatasetError, match="'v' has no usable sequence .*: 0 of 1 sequences usable; "
+                                         'dropped 1 under 20 frames: v0'):
     ss.StarkSampler([_video_source([10])], [1], ss.SamplerConfig())

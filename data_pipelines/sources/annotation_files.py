@@ -13,16 +13,24 @@ import numpy as np
 from data_pipelines.sources.base import DatasetError, Sequence
 
 _SEPARATORS = re.compile(r'[,\t ]+')
+_UTF16_BOMS = (b'\xff\xfe', b'\xfe\xff')
+ANNOTATION_FILE = 'annotation_file'  # Sequence.attributes key: where the boxes were read
 
 
 def _read_lines(path: str) -> list[str]:
+  """The lines of a text file: UTF-8 with or without a byte-order mark (or UTF-16 with one), LF,
+  CRLF or CR line ends, as Windows and macOS editors save them."""
   try:
-    with open(path, 'r', encoding='utf-8') as f:
-      text = f.read()
+    with open(path, 'rb') as f:
+      data = f.read()
   except OSError as e:
     raise DatasetError(f'{path}: cannot read ({e.strerror})') from e
+  utf16 = data.startswith(_UTF16_BOMS)
+  try:
+    text = data.decode('utf-16' if utf16 else 'utf-8-sig')  # either drops the mark
   except UnicodeDecodeError as e:
-    raise DatasetError(f'{path}: not a text file') from e
+    raise DatasetError(f'{path}: not a text file (invalid {"UTF-16" if utf16 else "UTF-8"} '
+                       f'at byte {e.start})') from e
   lines = text.splitlines()
   while lines and not lines[-1].strip():  # trailing newlines are fine
     lines.pop()
@@ -92,21 +100,35 @@ def check_count(path: str, boxes: np.ndarray, num_frames: int) -> None:
                        f'(line count must equal frame count)')
 
 
-def visible_from_boxes(boxes: np.ndarray) -> np.ndarray:
-  """Frames with a finite box of positive size."""
-  return np.all(np.isfinite(boxes), axis=1) & (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
+def visible_from_boxes(boxes: np.ndarray, image_size=None) -> np.ndarray:
+  """Frames with a valid box: finite, of positive size and, when ``image_size`` ((H, W), or one
+  (H, W) row per box) is known, not wholly outside the frame."""
+  valid = np.all(np.isfinite(boxes), axis=1) & (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
+  if image_size is not None:
+    size = np.asarray(image_size, np.float64)
+    height, width = size[..., 0], size[..., 1]
+    with np.errstate(invalid='ignore'):  # NaN boxes are already invalid
+      valid &= ((boxes[:, 0] < width) & (boxes[:, 1] < height) & (boxes[:, 0] + boxes[:, 2] > 0)
+                & (boxes[:, 1] + boxes[:, 3] > 0))
+  return valid
+
+
+def annotation_file(sequence: Sequence) -> str | None:
+  """The file a reader took the sequence's boxes from (``attributes['annotation_file']``)."""
+  return sequence.attributes.get(ANNOTATION_FILE)
 
 
 def make_sequence(name: str, frame_paths, gt_path: str, boxes: np.ndarray, *,
                   strict: bool = False, absent: np.ndarray | None = None,
                   cover: np.ndarray | None = None, annotated_frames: int | None = None,
-                  **fields) -> Sequence:
+                  attributes=None, **fields) -> Sequence:
   """Builds a ``Sequence`` from parsed boxes and per-frame flags.
 
-  A frame is visible when its box is finite with positive size, it is not flagged ``absent``
-  and (when given) its ``cover`` is above 0. Invalid boxes mark frames invisible; with
-  ``strict`` an invalid box on a frame that no flag declares absent raises, naming the line.
-  ``annotated_frames`` (test splits): only the first boxes are known, the rest are NaN.
+  A frame is visible when its box is valid (``visible_from_boxes``, with ``fields['image_size']``
+  when given), it is not flagged ``absent`` and (when given) its ``cover`` is above 0. Invalid
+  boxes mark frames invisible; with ``strict`` an invalid box on a frame that no flag declares
+  absent raises, naming the line. ``annotated_frames`` (test splits): only the first boxes are
+  known, the rest are NaN. ``gt_path`` is kept as ``attributes['annotation_file']``.
   """
   n = len(frame_paths)
   if annotated_frames is None:
@@ -115,7 +137,7 @@ def make_sequence(name: str, frame_paths, gt_path: str, boxes: np.ndarray, *,
     full = np.full((n, 4), np.nan)
     full[:annotated_frames] = boxes[:annotated_frames]
     boxes = full
-  valid = visible_from_boxes(boxes)
+  valid = visible_from_boxes(boxes, fields.get('image_size'))
   declared_absent = np.zeros(n, bool) if absent is None else absent.astype(bool)
   if cover is not None:
     declared_absent |= cover <= 0
@@ -123,11 +145,12 @@ def make_sequence(name: str, frame_paths, gt_path: str, boxes: np.ndarray, *,
     known = n if annotated_frames is None else annotated_frames
     bad = np.nonzero(~valid[:known] & ~declared_absent[:known])[0]
     if bad.size:
-      raise DatasetError(f'{gt_path}:{bad[0] + 1}: invalid box (NaN or non-positive size): '
-                         f'{boxes[bad[0]].tolist()}')
+      raise DatasetError(f'{gt_path}:{bad[0] + 1}: invalid box (NaN, non-positive size or '
+                         f'outside the frame): {boxes[bad[0]].tolist()}')
   visible = valid & ~declared_absent
   return Sequence(name=name, frame_paths=frame_paths, boxes=boxes, visible=visible,
-                  cover=cover, **fields)
+                  cover=cover, attributes={ANNOTATION_FILE: gt_path, **(attributes or {})},
+                  **fields)
 
 
 def natural_key(name: str):

@@ -3,7 +3,8 @@
 Frames are the images of ``<root>/<seq>/`` (or of ``<root>/<seq>/img/`` when it exists), in
 natural order (2.jpg before 10.jpg). ``groundtruth.txt`` has one ``x,y,w,h`` line per frame,
 separated by commas, tabs or spaces. An optional ``absence.label`` (one 0/1 a line) marks frames
-where the target is absent. No other side file is needed.
+where the target is absent. No other side file is needed. Hidden folders (``.name``) are not
+sequences.
 """
 
 from __future__ import annotations
@@ -15,12 +16,15 @@ from data_pipelines.sources.base import DatasetError
 from data_pipelines.sources.frame_files import frames_from_listing
 from data_pipelines.sources.indexed import IndexedSource, cached_sequences
 
+LAYOUT = ('each sub-folder is one sequence holding its images (jpg, jpeg, png, bmp), directly or '
+          'in img/, and groundtruth.txt with one x,y,w,h line per image')
+
 
 def read_custom_sequence(seq_dir: str, *, strict: bool = False):
   name = os.path.basename(os.path.normpath(seq_dir))
   gt_path = os.path.join(seq_dir, 'groundtruth.txt')
   if not os.path.isfile(gt_path):
-    raise DatasetError(f'{gt_path}: missing groundtruth file')
+    raise DatasetError(f'{gt_path}: missing groundtruth file (custom layout: {LAYOUT})')
   image_dir = os.path.join(seq_dir, 'img') if os.path.isdir(os.path.join(seq_dir, 'img')) else seq_dir
   names = files.list_images(image_dir)
   if not names:
@@ -33,6 +37,13 @@ def read_custom_sequence(seq_dir: str, *, strict: bool = False):
   return files.make_sequence(name, frames, gt_path, boxes, strict=strict, absent=absent)
 
 
+def _layout_hint(root: str) -> str:
+  """``LAYOUT``, plus a pointer to the parent when ``root`` is itself a sequence folder."""
+  if os.path.isfile(os.path.join(root, 'groundtruth.txt')):
+    return f'{LAYOUT}; this folder itself holds groundtruth.txt: give its parent as the root'
+  return LAYOUT
+
+
 class CustomFolderSource(IndexedSource):
   """Every sub-directory of ``root`` is one sequence (sorted by name)."""
 
@@ -42,7 +53,13 @@ class CustomFolderSource(IndexedSource):
       raise DatasetError(f'{root}: dataset directory not found')
 
     def build():
-      seq_dirs = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
+      seq_dirs = sorted(d for d in os.listdir(root)
+                        if not d.startswith('.') and os.path.isdir(os.path.join(root, d)))
+      if os.path.isfile(os.path.join(root, 'groundtruth.txt')) and not any(
+          os.path.isfile(os.path.join(root, d, 'groundtruth.txt')) for d in seq_dirs):
+        return []  # a sequence folder (its img/ is no sequence) given as the root: said below
       return [read_custom_sequence(os.path.join(root, d), strict=strict) for d in seq_dirs]
 
-    super().__init__(name, cached_sequences('custom', (strict,), [root], build, cache_dir))
+    sequences = cached_sequences('custom', (strict,), [root], build, cache_dir)
+    super().__init__(name, sequences, root=root,
+                     layout=None if sequences else _layout_hint(root))

@@ -5,9 +5,23 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from data_pipelines.sources.base import SequenceSource
+from data_pipelines.sources.indexed import NoSequencesFound
 
 SOURCE_NAMES = ('got10k', 'lasot', 'trackingnet', 'coco', 'otb', 'uav123', 'nfs', 'custom',
                 'synthetic')
+
+# What a reader looks for, named when it finds no sequence under the root it was given.
+LAYOUTS = {
+    'got10k': 'the split folder (train/, val/ or test/, or the root itself) holds one folder '
+              'per sequence, named by list.txt when present, with %08d.jpg frames and '
+              'groundtruth.txt',
+    'lasot': '<class>/<class>-<n>/ folders with img/%08d.jpg and groundtruth.txt; split '
+             "'train' leaves out the 280 test sequences",
+    'trackingnet': 'each TRAIN_<k>/ (or TEST/) holds anno/<seq>.txt and frames/<seq>/<n>.jpg',
+    'otb': '<seq>/img/%04d.jpg and <seq>/groundtruth_rect.txt',
+    'uav123': 'anno/UAV123/<seq>.txt and data_seq/UAV123/<seq>/%06d.jpg',
+    'nfs': '<seq>/30/<seq>/%05d.jpg and <seq>/30/<seq>.txt',
+}
 
 
 def make_source(name: str, root: str | None = None, *, cache_dir: str | None = None,
@@ -17,7 +31,22 @@ def make_source(name: str, root: str | None = None, *, cache_dir: str | None = N
   ``options`` go to the reader (e.g. ``split='vottrain'``-style ``split_file=...`` for GOT-10k,
   ``chunks=[0, 1]`` for TrackingNet). ``'synthetic'`` needs no root and takes
   ``num_sequences, num_frames, image_size, seed``.
+
+  Raises:
+    NoSequencesFound: the reader found no sequence; the message names ``root`` and what the
+      layout ``name`` expects there.
+    DatasetError: malformed or missing dataset content, naming the file (and line).
   """
+  try:
+    return _open_source(name, root, cache_dir, options)
+  except NoSequencesFound as e:
+    if e.root is not None:
+      raise
+    raise NoSequencesFound(e.source_name, root, e.layout or LAYOUTS.get(name)) from None
+
+
+def _open_source(name: str, root: str | None, cache_dir: str | None,
+                 options: Mapping[str, Any]) -> SequenceSource:
   if name == 'synthetic':
     from data_pipelines import synthetic  # pylint: disable=g-import-not-at-top
     return synthetic.SyntheticSource(**options)

@@ -18,18 +18,70 @@ _REDUCED_FLAGS = {
 }
 
 
+# Why a frame could not be used; ``FrameError.reason`` is one of these.
+FRAME_ERROR_REASONS = ('missing', 'unreadable', 'truncated', 'undecodable')
+
+_JPEG_START = b'\xff\xd8\xff'
+_JPEG_SOS, _JPEG_EOI = b'\xff\xda', b'\xff\xd9'
+_PNG_START = b'\x89PNG\r\n\x1a\n'
+_PNG_IEND = b'IEND\xaeB`\x82'  # the IEND chunk type and its CRC, the last 8 bytes of a PNG
+
+
+class FrameError(DatasetError):
+  """A frame file that cannot be used, naming it; ``reason`` is one of ``FRAME_ERROR_REASONS``."""
+
+  def __init__(self, path: str, reason: str, detail: str):
+    super().__init__(f'{path}: {detail}')
+    self.path, self.reason, self.detail = path, reason, detail
+
+  def __reduce__(self):  # picklable across worker processes
+    return FrameError, (self.path, self.reason, self.detail)
+
+
+def truncation(data: bytes) -> str | None:
+  """Why an encoded JPEG or PNG stops early, or None when it is complete (or another format).
+
+  A JPEG is complete when no start-of-scan marker (FF DA) follows its last end-of-image marker
+  (FF D9): libjpeg stops at that marker, so padding or other bytes after it are fine, and inside
+  scan data FF is always followed by 00 or a restart marker, so neither marker appears there by
+  chance (an EXIF thumbnail's FF D9 is followed by the main image's FF DA). OpenCV would decode
+  a truncated JPEG with its missing part grey and only print libjpeg's "Premature end of JPEG
+  file" to stderr. A PNG is complete when it holds its IEND chunk. Two byte searches from the
+  end of the file (microseconds for a complete file), no decoding.
+  """
+  if data.startswith(_JPEG_START):
+    eoi = data.rfind(_JPEG_EOI)
+    if eoi < 0 or data.find(_JPEG_SOS, eoi + 2) >= 0:
+      return 'truncated JPEG (no end-of-image marker FF D9 after the image data)'
+  elif data.startswith(_PNG_START) and data.rfind(_PNG_IEND) < 0:
+    return 'truncated PNG (no IEND chunk)'
+  return None
+
+
 def read_image(path: str, reduce: int = 1) -> np.ndarray:
   """Decodes an image file to uint8 RGB (H, W, 3), at 1/``reduce`` size (JPEG DCT scaling).
 
+  The file is read once and checked for truncation (``truncation``) before the one decode, so
+  a truncated frame is never used and libjpeg/libpng print nothing for it.
+
   Raises:
-    DatasetError: missing or undecodable file, naming it.
+    FrameError: missing, unreadable, truncated or undecodable file, naming it.
   """
   if reduce not in _REDUCED_FLAGS:
     raise ValueError(f'reduce must be one of {sorted(_REDUCED_FLAGS)}, got {reduce}')
-  image = cv2.imread(path, _REDUCED_FLAGS[reduce])
+  try:
+    with open(path, 'rb') as f:
+      data = f.read()
+  except FileNotFoundError as e:
+    raise FrameError(path, 'missing', 'missing image') from e
+  except OSError as e:
+    raise FrameError(path, 'unreadable', f'cannot read image ({e.strerror})') from e
+  problem = truncation(data)
+  if problem is not None:
+    raise FrameError(path, 'truncated', problem)
+  image = cv2.imdecode(np.frombuffer(data, np.uint8), _REDUCED_FLAGS[reduce]) if data else None
   if image is None:
-    what = 'cannot decode image' if os.path.exists(path) else 'missing image'
-    raise DatasetError(f'{path}: {what}')
+    raise FrameError(path, 'undecodable', 'cannot decode image' if data else 'empty image file')
   return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 

@@ -19,7 +19,7 @@ import numpy as np
 from data_pipelines.sources.base import DatasetError, Sequence
 from data_pipelines.sources.frame_files import read_image
 
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: sequences keep their annotation file; COCO keeps per-object sizes
 
 
 def default_cache_dir() -> str:
@@ -62,12 +62,29 @@ def cached_sequences(kind: str, params: tuple, key_files: Iterable[str],
   return sequences
 
 
-class IndexedSource:
-  """``SequenceSource`` over a list of ``Sequence`` whose frames are image files."""
+class NoSequencesFound(DatasetError):
+  """A reader found no sequence: names the folder searched and what a sequence must hold."""
 
-  def __init__(self, name: str, sequences: list[Sequence], is_video: bool = True):
+  def __init__(self, name: str, root: str | None = None, layout: str | None = None):
+    where = f'{root}: no {name} sequences found' if root else f'{name}: no sequences found'
+    super().__init__(where + (f' ({layout})' if layout else ''))
+    self.source_name, self.root, self.layout = name, root, layout
+
+  def __reduce__(self):
+    return NoSequencesFound, (self.source_name, self.root, self.layout)
+
+
+class IndexedSource:
+  """``SequenceSource`` over a list of ``Sequence`` whose frames are image files.
+
+  ``root`` (the folder searched) and ``layout`` (what a sequence folder holds) go into the error
+  raised when ``sequences`` is empty.
+  """
+
+  def __init__(self, name: str, sequences: list[Sequence], is_video: bool = True, *,
+               root: str | None = None, layout: str | None = None):
     if not sequences:
-      raise DatasetError(f'{name}: no sequences found')
+      raise NoSequencesFound(name, root, layout)
     self.name = name
     self.is_video = is_video
     self._sequences = sequences
