@@ -97,3 +97,19 @@ def write_coco(root, split='val2017'):
     json.dump({'images': images, 'annotations': anns,
                'categories': [{'id': 3, 'name': 'car'}, {'id': 5, 'name': 'dog'}]}, f)
   return root
+
+
+def write_windows_lines(path, rows, sep=','):
+  """``write_lines`` as a Windows editor saves it: UTF-8 byte-order mark and CRLF line ends."""
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  text = ''.join(sep.join(str(v) for v in r) + '\r\n' for r in rows)
+  with open(path, 'wb') as f:
+    f.write(b'\xef\xbb\xbf' + text.encode('utf-8'))
+
+
+def truncate_file(path, fraction=0.5):
+  """Keeps the first ``fraction`` of a file's bytes, as an interrupted copy or download does."""
+  with open(path, 'rb') as f:
+    data = f.read()
+  with open(path, 'wb') as f:
+    f.write(data[:int(len(data) * fraction)])

@@ -95,6 +95,61 @@ def test_got10k_val_and_test_layouts_and_zip(tmp_path):
                                         "GOT-10k_Test_000001/GOT-10k_Test_000001_time.txt"]
 
 
+def _toolkit_ious(pred, gt, width, height):
+  """IoUs as got10k 0.1.3 computes them: frame 0 dropped, both boxes clipped to (W, H) (x to
+  [0, W], then w to [0, W - x]; same for y, h), inter / (union + eps), clipped to [0, 1]."""
+  def clip(b):
+    b = b[1:].copy()
+    b[:, 0] = np.clip(b[:, 0], 0, width)
+    b[:, 1] = np.clip(b[:, 1], 0, height)
+    b[:, 2] = np.clip(b[:, 2], 0, width - b[:, 0])
+    b[:, 3] = np.clip(b[:, 3], 0, height - b[:, 1])
+    return b
+  p, g = clip(pred), clip(gt)
+  w = np.maximum(np.minimum(p[:, 0] + p[:, 2], g[:, 0] + g[:, 2]) - np.maximum(p[:, 0], g[:, 0]), 0)
+  h = np.maximum(np.minimum(p[:, 1] + p[:, 3], g[:, 1] + g[:, 3]) - np.maximum(p[:, 1], g[:, 1]), 0)
+  union = p[:, 2] * p[:, 3] + g[:, 2] * g[:, 3] - w * h
+  return np.clip(w * h / (union + np.finfo(float).eps), 0.0, 1.0)
+
+
+def test_got10k_val_scores_equal_the_toolkit_rules_with_boxes_leaving_the_image(tmp_path):
+  root = tmp_path / "GOT-10k"
+  names = ("GOT-10k_Val_000001", "GOT-10k_Val_000002")
+  absent = [np.zeros(6, int), np.array([0, 0, 1, 0, 0, 0])]  # Frame 2 of B: cover 0, not scored.
+  fx.write_got10k(root, "val", names=names, num_frames=6, height=48, width=64, absent=absent)
+  # A takes its bound from meta_info.ini (here smaller than the frames), B from its first frame.
+  (root / "val" / names[0] / "meta_info.ini").write_text(
+      "[METAINFO]\nobject_class: cat\nresolution: (40, 30)\n")
+  bounds = {names[0]: (40, 30), names[1]: (64, 48)}
+  leaving = np.array([[-10, 3, 30, 20], [30, 20, 30, 30], [70, 50, 10, 10], [-5, -5, 12, 12],
+                      [20, 10, 30, 40]], float)  # left, right/bottom, wholly outside, corner
+  out = tmp_path / "results" / "stark"
+  expected, unclipped = [], []
+  for k, name in enumerate(names):
+    gt = fx.boxes_for(6, seed=k)
+    cover = np.where(absent[k], 0, 8)
+    near = gt[1:] + np.array([[0.5, -0.5, 1, 0], [3, -2, 4, 1]] * 3)[:5]
+    reps = [np.concatenate([gt[:1], leaving]), np.concatenate([gt[:1], near])]
+    for r, boxes in enumerate(reps, start=1):
+      rf.write_sequence_result(out, name, boxes, np.full(6, 0.01 * r), layout="got10k",
+                               repetition=r)
+      expected.append(_toolkit_ious(boxes, gt, *bounds[name])[cover[1:] > 0])
+      unclipped.append(_toolkit_ious(boxes, gt, np.inf, np.inf)[cover[1:] > 0])
+  ious = np.concatenate(expected)
+  assert ious.size == 18 and (ious == 0).any() and (ious > 0.75).any()
+  assert ((ious > 0.5) & (ious <= 0.75)).any()
+  assert abs(np.mean(ious) - np.mean(np.concatenate(unclipped))) > 1e-3  # Clipping matters.
+  config = tiny_config(dataset="got10k", dataset_root=str(root), split="val",
+                       results_dir=str(out))
+  summary = benchmark_runner.evaluate(config, str(tmp_path / "work"))  # Only scores: all done.
+  assert summary["tracked"] == 0
+  metrics = summary["metrics"]
+  assert abs(metrics["ao"] - np.mean(ious)) < 1e-12
+  assert abs(metrics["sr50"] - np.mean(ious > 0.5)) < 1e-12
+  assert abs(metrics["sr75"] - np.mean(ious > 0.75)) < 1e-12
+  assert metrics["fps"] == pytest.approx(np.mean(1 / np.r_[np.full(12, 0.01), np.full(12, 0.02)]))
+
+
 def test_trackingnet_test_zip_and_lasot_plain_layout(tmp_path):
   fx.write_trackingnet(tmp_path / "TN", chunk="TEST", seqs=("a1", "b2"), num_frames=4)
   config = tiny_config(dataset="trackingnet", dataset_root=str(tmp_path / "TN"), split="test")

@@ -118,12 +118,49 @@ def test_evaluate_ope_averages_sequences_and_attributes():
   assert report.overall.auc == pytest.approx((a.auc + b.auc) / 2)
   assert report.overall.num_sequences == 2
   assert report.overall.fps == pytest.approx((10 + 20) / 2)
-  assert list(report.per_attribute) == ['FM', 'OCC']
+  assert list(report.per_attribute) == ['OCC']  # A sequence flag; FM is per frame.
   assert report.per_attribute['OCC'].auc == pytest.approx(a.auc)
-  fm = report.per_attribute['FM']
-  assert fm.num_sequences == 1 and fm.success_curve[11] == 1.0 and fm.success_curve[12] == 0.0
+  assert report.per_attribute['OCC'].num_frames == 4
+  fm = report.per_condition['FM']
+  assert fm.num_sequences == 1 and fm.num_frames == 2
+  assert fm.success_curve[11] == 1.0 and fm.success_curve[12] == 0.0
+  assert report.condition_frames['FM'] == om.FrameCount(sequences=1, frames=2, visible_frames=2)
   with pytest.raises(KeyError, match='b'):
     om.evaluate_ope({'a': pred_a}, truth)
+
+
+def test_frame_conditions_score_visible_frames_only():
+  gt = _seq(6)
+  gt[[2, 3]] = 0  # Fully occluded: no box (LaSOT style), not visible.
+  visible = np.array([1, 1, 0, 0, 1, 1], bool)
+  occluded = np.array([0, 0, 1, 1, 0, 0], bool)
+  partly = np.array([1, 1, 1, 0, 1, 0], bool)  # Frame 0 is never part of a condition.
+  pred = gt.copy()
+  pred[[2, 3]] = [10, 10, 20, 20]
+  pred[4] += [5, 0, 0, 0]  # IoU 0.6.
+  truth = {'s': om.GroundTruth(gt, visible, cover=visible.astype(int) * 8,
+                               attributes={'full_occlusion': occluded, 'partly': partly})}
+  ope = om.evaluate_ope({'s': pred}, truth)
+  assert ope.per_condition['full_occlusion'] is None  # Nothing to score, not a 0.
+  assert ope.condition_frames['full_occlusion'] == om.FrameCount(1, 2, 0)
+  scores = ope.per_condition['partly']  # Frames 1 (IoU 1), 2 (hidden: left out), 4 (IoU 0.6).
+  assert ope.condition_frames['partly'] == om.FrameCount(1, 3, 2) and scores.num_frames == 2
+  assert scores.success_curve[11] == 1.0 and scores.success_curve[12] == 0.5
+  # The overall numbers keep the hidden frames as failures (pytracking's default).
+  assert ope.overall.success_curve[0] == pytest.approx(4 / 6)
+  got = om.evaluate_got10k({'s': pred}, truth)
+  assert got.per_condition['full_occlusion'] is None
+  assert got.per_condition['partly'].ao == pytest.approx((1.0 + 0.6) / 2)
+  assert got.overall.num_frames == 3
+
+
+def test_got10k_iou_has_the_toolkit_eps():
+  a = np.array([[0, 0, 1e-8, 1e-8], [0, 0, 10, 10]], float)
+  b = np.array([[0, 0, 1e-8, 1e-8], [5, 0, 10, 10]], float)
+  eps, area = np.finfo(float).eps, 1e-8 * 1e-8
+  np.testing.assert_array_equal(om.got10k_iou(a, b),
+                                [area / (area + area - area + eps), 50 / (150 + eps)])
+  assert om.got10k_iou(a, b)[0] < 0.32 and om.iou_xywh(a, b)[0] == 1.0
 
 
 def test_got10k_clipping_follows_toolkit():

@@ -11,6 +11,8 @@ import sys
 import numpy as np
 import pytest
 
+from data_pipelines.sources.base import DatasetError
+from tests import dataset_fixtures as fx
 from trackjax.evaluate import ope_metrics as om
 from trackjax.evaluate import report
 from trackjax.evaluate import result_files as rf
@@ -107,12 +109,23 @@ def test_json_table_and_markdown(bench):
   assert payload['shifted']['overall']['ao'] == pytest.approx(0.6)
   assert len(payload['shifted']['curves']['success']) == 21
   assert sorted(payload['shifted']['per_sequence']) == ['s1', 's2']
+  assert payload['shifted']['overall']['frames'] == 12
+  cut = payload['shifted']['frame_conditions']['cut_by_image']
+  assert cut['frames_with_condition'] == 2 and cut['visible_frames'] == 2
+  assert not cut['no_visible_target'] and cut['ao'] == pytest.approx(0.6)
+  assert payload['shifted']['sequence_attributes'] == {}
   table = report.format_report(evaluations, 'table')
-  assert table.splitlines()[0].split() == ['scope', 'tracker', 'AUC', 'P@20', 'NP@0.2', 'AO',
-                                           'SR0.5', 'SR0.75', 'FPS']
+  assert table.splitlines()[0].split() == ['scope', 'tracker', 'seqs', 'frames', 'AUC', 'P@20',
+                                           'NP@0.2', 'AO', 'SR0.5', 'SR0.75', 'FPS']
   assert f'{100 * _expected()[1]:.2f}' in table
+  lines = table.splitlines()
+  title = lines.index(report.SECTION_TITLES['frame_condition'])
+  assert lines[title + 1].split()[:4] == ['cut_by_image', 'perfect', '1', '2']
+  assert report.SECTION_TITLES['sequence_attribute'] not in lines  # No flags here.
   markdown = report.format_report(evaluations, 'markdown')
-  assert '| overall | shifted |' in markdown and markdown.count('\n') == 6
+  assert '| overall | shifted | 2 | 12 |' in markdown
+  assert f"**{report.SECTION_TITLES['frame_condition']}**" in markdown
+  assert '| cut_by_image | shifted | 1 | 2 | 57.14 |' in markdown
   assert report.format_report(evaluations, 'json') == json.dumps(payload, indent=2,
                                                                    sort_keys=True) + '\n'
 
@@ -134,8 +147,8 @@ def test_plots_are_valid_pngs(bench):
   evaluations = report.compare([rf.read_results(perfect), rf.read_results(shifted)], gt)
   paths = report.write_plots(evaluations, tmp_path / 'plots', 'GOT-10k val')
   names = sorted(p.relative_to(tmp_path / 'plots').as_posix() for p in paths)
-  assert names == ['attributes/precision_cut_by_image.png', 'attributes/success_cut_by_image.png',
-                   'attributes_auc.png', 'got10k_success.png', 'norm_precision.png',
+  assert names == ['conditions/precision_cut_by_image.png', 'conditions/success_cut_by_image.png',
+                   'conditions_auc.png', 'got10k_success.png', 'norm_precision.png',
                    'precision.png', 'success.png']
   import matplotlib.image  # pylint: disable=g-import-not-at-top
   for p in paths:
@@ -152,18 +165,91 @@ def test_load_ground_truth_lasot_and_otb(tmp_path):
   rf.write_boxes(seq / 'groundtruth.txt', np.tile(GT_BOX, (4, 1)))
   (seq / 'full_occlusion.txt').write_text('0,1,0,0\n')
   (seq / 'out_of_view.txt').write_text('0,0,0,1\n')
-  gt = report.load_ground_truth('lasot', tmp_path / 'lasot')
+  gt = report.load_ground_truth('lasot', tmp_path / 'lasot', 'all')
   np.testing.assert_array_equal(gt['cat-1'].visible, [1, 0, 1, 0])
+  np.testing.assert_array_equal(gt['cat-1'].attributes['out_of_view'], [0, 0, 0, 1])
   otb = tmp_path / 'otb' / 'Basketball'
-  otb.mkdir(parents=True)
+  for i in range(2):
+    fx.write_jpeg(str(otb / 'img' / f'{i + 1:04d}.jpg'), 8, 8)
   (otb / 'groundtruth_rect.txt').write_text('1\t2\t3\t4\n5\t6\t7\t8\n')
   gt = report.load_ground_truth('otb', tmp_path / 'otb')
   np.testing.assert_array_equal(gt['Basketball'].boxes, [[1, 2, 3, 4], [5, 6, 7, 8]])
   (otb / 'groundtruth_rect.txt').write_text('1\t2\t3\t4\n5\t6\t7\n')
-  with pytest.raises(rf.ResultsFormatError, match=r'groundtruth_rect\.txt:2'):
+  with pytest.raises(DatasetError, match=r'groundtruth_rect\.txt:2'):
     report.load_ground_truth('otb', tmp_path / 'otb')
-  with pytest.raises(FileNotFoundError, match='no sequence'):
+  with pytest.raises(DatasetError, match='no groundtruth_rect'):
     report.load_ground_truth('otb', tmp_path / 'lasot')
+  with pytest.raises(FileNotFoundError, match='dataset root not found'):
+    report.load_ground_truth('otb', tmp_path / 'nothing')
+
+
+def _conditions_evaluation():
+  """Two sequences: 'a' has the sequence attribute ARC; frames 2-3 of 'a' are fully occluded
+  (no box), frames 1-2 of 'b' are cut by the image border and tracked with IoU 0.6."""
+  gt_a, gt_b = np.tile(GT_BOX, (5, 1)), np.tile(GT_BOX, (4, 1))
+  gt_a[2:4] = 0
+  occluded = np.array([0, 0, 1, 1, 0], bool)
+  cut = np.array([0, 1, 1, 0], bool)
+  truth = {'a': om.GroundTruth(gt_a, ~occluded, attributes={'ARC': True,
+                                                           'full_occlusion': occluded}),
+           'b': om.GroundTruth(gt_b, np.ones(4, bool), attributes={'ARC': False,
+                                                                  'cut_by_image': cut})}
+  pred_b = gt_b.copy()
+  pred_b[1:3] += [5.0, 0, 0, 0]
+  results = rf.TrackerResults('mine', 'plain', {'a': [np.tile(GT_BOX, (5, 1))], 'b': [pred_b]},
+                              {})
+  return report.evaluate_tracker(results, truth)
+
+
+def test_per_frame_conditions_are_a_labelled_part_and_say_no_visible_target():
+  e = _conditions_evaluation()
+  table = report.format_report([e], 'table').splitlines()
+  attr = table.index(report.SECTION_TITLES['sequence_attribute'])
+  cond = table.index(report.SECTION_TITLES['frame_condition'])
+  assert attr < cond
+  assert table[attr + 1].split()[:4] == ['ARC', 'mine', '1', '5']
+  assert table[attr + 1].split()[4] == f'{100 * 3 / 5 * 20 / 21:.2f}'  # Hidden frames fail.
+  cut_row = next(line for line in table[cond:] if line.startswith('cut_by_image'))
+  assert cut_row.split()[4] == f'{100 * 12 / 21:.2f}' and cut_row.split()[7] == '60.00'
+  occ_row = next(line for line in table[cond:] if line.startswith('full_occlusion'))
+  assert occ_row.split()[2:4] == ['1', '0'] and 'no visible target in its 2 frame(s)' in occ_row
+  assert '0.00' not in occ_row and '-' not in occ_row.split()[4:]
+
+  rows = list(csv.DictReader(io.StringIO(report.format_report([e], 'csv'))))
+  occ = next(r for r in rows if r['scope'] == 'full_occlusion')
+  assert occ['section'] == 'frame_condition' and occ['note'] == report.NO_VISIBLE_TARGET
+  assert occ['auc'] == '' and occ['ao'] == '' and occ['frames_with_condition'] == '2'
+  arc = next(r for r in rows if r['scope'] == 'ARC')
+  assert arc['section'] == 'sequence_attribute' and float(arc['auc']) == pytest.approx(12 / 21)
+  assert [r['section'] for r in rows] == ['overall', 'sequence_attribute', 'frame_condition',
+                                          'frame_condition']
+
+  payload = json.loads(report.format_report([e], 'json'))['mine']
+  assert payload['frame_conditions']['full_occlusion'] == {
+      'auc': None, 'precision': None, 'norm_precision': None, 'ao': None, 'sr50': None,
+      'sr75': None, 'fps': None, 'sequences': 1, 'frames_with_condition': 2,
+      'visible_frames': 0, 'no_visible_target': True}
+  assert payload['sequence_attributes']['ARC']['sequences'] == 1
+  markdown = report.format_report([e], 'markdown')
+  assert '| full_occlusion | mine | 1 | 0 | no visible target in its 2 frame(s) |' in markdown
+
+
+def test_condition_plots_label_no_visible_target(tmp_path, monkeypatch):
+  e = _conditions_evaluation()
+  curves, bars = [], []
+  monkeypatch.setattr(report, '_plot_curves', lambda path, *args: curves.append(path) or path)
+  draw_bars = report._plot_auc_bars  # pylint: disable=protected-access
+  monkeypatch.setattr(report, '_plot_auc_bars',
+                      lambda *args: bars.append(args) or draw_bars(*args))
+  report.write_plots([e], tmp_path)
+  names = sorted(p.relative_to(tmp_path).as_posix() for p in curves)
+  assert 'conditions/success_cut_by_image.png' in names
+  assert 'attributes/success_ARC.png' in names
+  assert not any('full_occlusion' in n for n in names)  # No curve where nothing is scored.
+  (_, attrs, _, attr_path, attr_title, _), (_, conds, _, cond_path, cond_title, _) = bars
+  assert attrs == ['ARC'] and 'sequence attribute' in attr_title
+  assert conds == ['cut_by_image', 'full_occlusion'] and 'per-frame condition' in cond_title
+  assert cond_path.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
 
 
 def test_ground_truth_from_sequence_source():

@@ -1,7 +1,9 @@
 """LaSOT: ``<root>/<class>/<class>-<n>/img/%08d.jpg`` with ``groundtruth.txt``,
 ``full_occlusion.txt`` and ``out_of_view.txt`` (one comma-separated line of 0/1 flags).
 
-A frame is visible when its box is valid and it is neither fully occluded nor out of view.
+A frame is visible when its box is valid and it is neither fully occluded nor out of view
+(pytracking's ``target_visible``). Both flag files are also kept as the per-frame attributes
+``full_occlusion`` and ``out_of_view`` (bool), which reports show as per-frame conditions.
 The official protocol tests on 280 sequences (4 per class); that list ships with this package
 (``lasot_test_sequences.txt``, as published with the dataset and in public toolkits) and the
 training split is every other sequence.
@@ -16,6 +18,9 @@ from data_pipelines.sources import annotation_files as files
 from data_pipelines.sources.base import DatasetError
 from data_pipelines.sources.frame_files import NumberedFrames
 from data_pipelines.sources.indexed import IndexedSource, cached_sequences
+
+# Bumped when what a cached LaSOT sequence holds changes (2: full_occlusion/out_of_view kept).
+_INDEX_FORMAT = 2
 
 
 def lasot_test_sequences() -> list[str]:
@@ -32,14 +37,15 @@ def read_lasot_sequence(seq_dir: str, *, strict: bool = False):
     raise DatasetError(f'{gt_path}: missing groundtruth file')
   boxes = files.read_boxes(gt_path)
   frames = NumberedFrames(os.path.join(seq_dir, 'img'), '%08d.jpg', 1, len(boxes))
-  absent = None
-  for flag_file in ('full_occlusion.txt', 'out_of_view.txt'):
-    path = os.path.join(seq_dir, flag_file)
+  absent, attributes = None, {}
+  for key in ('full_occlusion', 'out_of_view'):
+    path = os.path.join(seq_dir, f'{key}.txt')
     if os.path.isfile(path):
       flags = files.read_labels(path, len(frames)).astype(bool)
+      attributes[key] = flags
       absent = flags if absent is None else absent | flags
   return files.make_sequence(name, frames, gt_path, boxes, strict=strict, absent=absent,
-                             class_name=name.rsplit('-', 1)[0])
+                             attributes=attributes, class_name=name.rsplit('-', 1)[0])
 
 
 class LasotSource(IndexedSource):
@@ -67,4 +73,5 @@ class LasotSource(IndexedSource):
       return seqs
 
     super().__init__(name or f'lasot_{split}',
-                     cached_sequences('lasot', (split, strict), [root], build, cache_dir))
+                     cached_sequences('lasot', (_INDEX_FORMAT, split, strict), [root], build,
+                                      cache_dir))

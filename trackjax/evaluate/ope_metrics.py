@@ -2,12 +2,12 @@
 
 Two protocols, each following its public toolkit:
 
-* OPE (OTB, LaSOT, UAV, NFS, TrackingNet; pytracking ``extract_results`` and got10k
-  ``ExperimentOTB``): per-frame IoU and centre error; per-sequence success curve (21 IoU thresholds
-  ``0:0.05:1``, a frame counts when ``IoU > t``), precision curve (0..50 px, ``error <= t``) and
-  normalised-precision curve (0..0.5 in steps of 0.01, ``<= t``). Curves are averaged over
-  sequences; AUC is the mean of the averaged success curve, precision its value at 20 px,
-  normalised precision its value at 0.2.
+* OPE (OTB, LaSOT, UAV, NFS, TrackingNet; pytracking / STARK ``lib/test/analysis``
+  ``extract_results`` and got10k ``ExperimentOTB``): per-frame IoU and centre error; per-sequence
+  success curve (21 IoU thresholds ``0:0.05:1``, a frame counts when ``IoU > t``), precision curve
+  (0..50 px, ``error <= t``) and normalised-precision curve (0..0.5 in steps of 0.01, ``<= t``).
+  Curves are averaged over sequences; AUC is the mean of the averaged success curve, precision its
+  value at 20 px, normalised precision its value at 0.2.
 * GOT-10k (got10k toolkit 0.1.3 ``ExperimentGOT10k``): IoU of both boxes clipped to the image,
   frame 0 skipped, only frames with ``cover > 0``; IoUs of all repetitions and sequences
   concatenated; AO is their mean, SR_t the fraction with ``IoU > t``; success curve on 101
@@ -17,9 +17,59 @@ Conventions shared by both toolkits: boxes are ``[x, y, w, h]``; the centre is `
 frame 0 of an OPE prediction is replaced by the ground truth (it is the given box).
 
 Invalid ground-truth frames (``w <= 0`` or ``h <= 0``, NaN, or ``visible == False``) never count as
-successes. By default they stay in the denominator of every curve (pytracking's default, used by
-the LaSOT leaderboards); ``exclude_invalid_frames=True`` drops them instead (as the got10k
-LaSOT/UAV experiments do for NaN boxes).
+successes. By default they stay in the denominator of every curve (pytracking's default,
+``exclude_invalid_frames=False``, used by the LaSOT leaderboards); ``exclude_invalid_frames=True``
+drops them instead (as got10k ``ExperimentUAV123`` does for NaN boxes).
+
+What was checked against each toolkit, step by step (the readers are in ``data_pipelines.sources``,
+the result files in ``result_files``):
+
+* GOT-10k val (``ExperimentGOT10k.report``, ``datasets/got10k.py``, ``utils/metrics.py``):
+  ground truth ``groundtruth.txt`` read as float64 (the toolkit: ``np.loadtxt(delimiter=',')``;
+  trackjax also takes tabs and spaces, same values); the scored frames are ``cover.label > 0``
+  after frame 0 (``absence.label`` is not used by the toolkit; trackjax falls back to it only
+  without ``cover.label``, where the toolkit fails); the bound is ``meta_info.ini``'s
+  ``resolution: (W, H)`` (``Sequence.image_size``; trackjax reads the first frame's header when
+  the file is missing, where the toolkit fails); both boxes are clipped (``x`` to ``[0, W]``, then
+  ``w`` to ``[0, W - x]``, same for y, h), then ``IoU = inter / (union + eps)`` clipped to
+  ``[0, 1]``, float64 (``got10k_iou``); result files ``<seq>/<seq>_[0-9]*.txt`` (every
+  repetition, comma separated, first line the initial box, as many lines as the ground truth);
+  times ``<seq>/<seq>_time.txt``, every column, NaN and non-positive times dropped, FPS the mean of
+  ``1 / t`` over all frames of all sequences concatenated; AO ``mean(ious)``, SR
+  ``mean(ious > 0.5)`` (SR0.75 as the server's, ``> 0.75``), curve ``np.linspace(0, 1, 101)``.
+  Only deviation: a NaN/inf prediction scores IoU 0 (the toolkit's AO becomes NaN).
+* LaSOT (pytracking ``lasotdataset`` + ``extract_results``, dataset ``'lasot'``):
+  ``full_occlusion.txt`` and ``out_of_view.txt`` (one comma-separated 0/1 line) give
+  ``target_visible = neither``; invalid frames (not visible or ``w, h <= 0``) have IoU -1 and
+  centre errors inf (normalised too) and stay in the denominator; frame 0 is the ground truth;
+  zero-size predictions take the previous box (not where the ground truth has NaN). The LaSOT
+  MATLAB toolkit was not compared.
+* OTB-100 (pytracking ``otbdataset``, got10k ``datasets/otb.py``): ``groundtruth_rect.txt``
+  (comma, tab or space); the frame ranges both toolkits cut (David 300-770, Football1 1-74,
+  Freeman3 1-460, Freeman4 1-283, Diving 1-215) and pytracking's Tiger1 (``initOmit`` 5: frames
+  and boxes from frame 6) are built into the OTB source; two-target folders give ``<seq>.1`` and
+  ``<seq>.2`` (pytracking names them ``Jogging_1``, ``Human4_2``).
+* UAV123 (pytracking ``uavdataset``, got10k ``datasets/uav123.py`` and its ``uav123.json``): the
+  123 ``anno/UAV123/<seq>.txt`` files, with the folder and frame range of each (sub)sequence
+  built into the source (``bird1_1`` is frames 1-253 of ``data_seq/UAV123/bird1``); NaN rows are
+  invalid frames: IoU failures in the denominator, as pytracking's ``'uav'``. Deviation: pytracking
+  gives them centre error -1, a hit at every precision threshold; here they miss (P@20 and NP can
+  be lower than pytracking's by the share of NaN frames; AUC is equal).
+* NFS 30 fps (got10k ``datasets/nfs.py``, the layout trackjax reads): ``<seq>/30/<seq>.txt``
+  rows ``id x1 y1 x2 y2 frame lost occluded generated label`` give boxes in row order; a file with
+  about 8x as many rows as frames (240 fps annotations) takes every 8th row, one extra row or frame
+  is cut; ``lost`` and ``occluded`` are not used by the toolkit: every frame is scored (they are
+  kept as per-frame conditions).
+* TrackingNet: TEST is scored by the server only (``result_files.write_trackingnet_zip``); TRAIN
+  chunks are scored as OTB (all frames annotated).
+* custom folders (trackjax's own format): OPE as above, and GOT-10k numbers over frames after the
+  first whose target is not absent (``absence.label``), clipped when the source knows the image
+  size.
+
+Known floating-point differences, none visible at 1e-6: pytracking accumulates curves in float32
+and its ``torch.arange`` thresholds 0.65 and 0.75 are one ulp above ``np.linspace``'s; OPE IoU
+here has no ``eps`` in the denominator (pytracking has none; got10k ``ExperimentOTB`` adds
+``2.2e-16``).
 
 Deviations from pytracking, on purpose:
 * A prediction with NaN/inf or a negative size scores as a failure (IoU 0, infinite centre error)
@@ -28,6 +78,14 @@ Deviations from pytracking, on purpose:
 * pytracking's UAV branch sets the centre error of invalid frames to -1 (a success at every
   threshold), and the normalised centre error of invalid frames to -1 for non-LaSOT datasets;
   here invalid frames are failures in every curve.
+
+Attributes come in two kinds, reported apart (``split_attributes``): sequence attributes (a flag
+per sequence, as OTB/LaSOT/UAV attribute files: ``ARC``, ``BC``...) select whole sequences and
+are scored exactly like the overall numbers on those sequences; per-frame conditions (a 0/1 array
+per sequence: ``full_occlusion``, ``out_of_view``, ``cut_by_image``...) are scored only on the
+frames after the first that have the condition and a visible target. A condition whose frames
+never show the target (e.g. full occlusion, where no box exists) has no score (``None``), only its
+frame counts (``FrameCount``).
 """
 
 from __future__ import annotations
@@ -149,6 +207,24 @@ def got10k_clip_boxes(boxes, image_size: tuple[int, int]) -> np.ndarray:
   return b
 
 
+def got10k_iou(boxes1, boxes2) -> np.ndarray:
+  """IoU as the got10k toolkit's ``rect_iou``: ``inter / (union + eps)`` clipped to ``[0, 1]``.
+
+  Same operations in the same order as the toolkit (float64, ``eps = np.finfo(float).eps``), so
+  thresholds such as ``IoU > 0.5`` split the frames exactly as it does. NaN inputs give NaN.
+  """
+  a, b = as_boxes(boxes1, 'boxes1'), as_boxes(boxes2, 'boxes2')
+  if a.shape != b.shape:
+    raise ValueError(f'got10k_iou: shapes differ, {a.shape} vs {b.shape}')
+  iw = np.maximum(np.minimum(a[:, 0] + a[:, 2], b[:, 0] + b[:, 2]) - np.maximum(a[:, 0], b[:, 0]),
+                  0.0)
+  ih = np.maximum(np.minimum(a[:, 1] + a[:, 3], b[:, 1] + b[:, 3]) - np.maximum(a[:, 1], b[:, 1]),
+                  0.0)
+  inter = iw * ih
+  union = a[:, 2] * a[:, 3] + b[:, 2] * b[:, 3] - inter
+  return np.clip(inter / (union + np.finfo(float).eps), 0.0, 1.0)
+
+
 def invalid_prediction_rows(pred) -> np.ndarray:
   """(N,) bool: rows with a non-finite value or a negative width or height."""
   p = as_boxes(pred, 'pred')
@@ -196,9 +272,14 @@ def precision_curve(errors, thresholds=PRECISION_THRESHOLDS,
 
 
 def fps_from_times(times) -> float:
-  """Mean of ``1 / t`` over finite, positive per-frame times (seconds); NaN when there are none."""
+  """Mean of ``1 / t`` over positive per-frame times (seconds); NaN when there are none.
+
+  NaN and non-positive times are dropped, as both toolkits do (``t[t > 0]``); an infinite time
+  stays and adds ``1 / inf = 0``.
+  """
   t = np.asarray(times, np.float64).reshape(-1)
-  t = t[np.isfinite(t) & (t > 0)]
+  with np.errstate(invalid='ignore'):
+    t = t[t > 0]
   return float(np.mean(1.0 / t)) if t.size else float('nan')
 
 
@@ -310,13 +391,17 @@ def sequence_errors(pred, gt, visible=None, *, name: str = '', first_frame: Firs
 
 @dataclasses.dataclass(frozen=True)
 class OPEScores:
-  """Curves averaged over sequences and the headline numbers derived from them."""
+  """Curves averaged over sequences and the headline numbers derived from them.
+
+  ``num_frames`` is the sum of the per-sequence denominators (frames the curves are taken over).
+  """
 
   success_curve: np.ndarray
   precision_curve: np.ndarray
   norm_precision_curve: np.ndarray
   num_sequences: int
   fps: float = float('nan')
+  num_frames: int = 0
 
   @property
   def auc(self) -> float:
@@ -337,7 +422,7 @@ class OPEScores:
   def as_dict(self, curves: bool = False) -> dict[str, Any]:
     out = {'auc': self.auc, 'precision': self.precision, 'norm_precision': self.norm_precision,
            'success_rate_50': self.success_rate_50, 'num_sequences': self.num_sequences,
-           'fps': self.fps}
+           'num_frames': self.num_frames, 'fps': self.fps}
     if curves:
       out.update(success_curve=self.success_curve.tolist(),
                  precision_curve=self.precision_curve.tolist(),
@@ -352,7 +437,7 @@ def ope_scores(errors: Iterable[SequenceErrors],
 
   Args:
     errors: per-sequence errors.
-    frame_masks: optional ``{name: (N,) bool}`` restricting frames (per-frame attributes); a
+    frame_masks: optional ``{name: (N,) bool}`` restricting frames (per-frame conditions); a
       sequence with no selected frame is left out of the average.
     exclude_invalid_frames: drop invalid ground-truth frames from the denominators.
     fps: stored as is.
@@ -360,7 +445,7 @@ def ope_scores(errors: Iterable[SequenceErrors],
   Returns:
     The scores, or None when no sequence contributes.
   """
-  succ, prec, nprec = [], [], []
+  succ, prec, nprec, frames = [], [], [], 0
   for e in errors:
     mask = None if frame_masks is None else frame_masks.get(e.name)
     s, p, n, count = e.curves(mask, exclude_invalid_frames)
@@ -369,10 +454,11 @@ def ope_scores(errors: Iterable[SequenceErrors],
     succ.append(s)
     prec.append(p)
     nprec.append(n)
+    frames += count
   if not succ:
     return None
   return OPEScores(np.mean(succ, axis=0), np.mean(prec, axis=0), np.mean(nprec, axis=0),
-                   len(succ), fps)
+                   len(succ), fps, frames)
 
 
 # ----------------------------------------------------------------------------- attributes
@@ -399,25 +485,51 @@ def split_attributes(attributes: Mapping[str, Any], num_frames: int):
   return flags, frames
 
 
-def attribute_masks(ground_truth: Mapping[str, Any],
-                    names: Iterable[str]) -> dict[str, dict[str, np.ndarray]]:
-  """``{attribute: {sequence: (N,) bool frame mask}}`` over the given sequences.
+def sequence_attribute_sets(ground_truth: Mapping[str, Any],
+                            names: Iterable[str]) -> dict[str, list[str]]:
+  """``{attribute: [sequences whose flag is set]}`` for the sequence attributes, sorted by name."""
+  out: dict[str, list[str]] = {}
+  for name in names:
+    gt = ground_truth[name]
+    flags, _ = split_attributes(gt.attributes or {}, as_boxes(gt.boxes).shape[0])
+    for key, flag in flags.items():
+      if flag:
+        out.setdefault(key, []).append(name)
+  return {k: out[k] for k in sorted(out)}
 
-  A sequence flag selects all frames of the sequence; sequences without the attribute are absent.
-  Attributes are returned sorted by name so reports are deterministic.
+
+def frame_condition_masks(ground_truth: Mapping[str, Any],
+                          names: Iterable[str]) -> dict[str, dict[str, np.ndarray]]:
+  """``{condition: {sequence: (N,) bool}}``: frames after the first that have the condition.
+
+  Frame 0 is left out (its box is given, not tracked); sequences with no such frame are absent,
+  and so are conditions no sequence has. Sorted by name.
   """
   out: dict[str, dict[str, np.ndarray]] = {}
   for name in names:
     gt = ground_truth[name]
-    n = as_boxes(gt.boxes).shape[0]
-    flags, frames = split_attributes(gt.attributes or {}, n)
-    for key, flag in flags.items():
-      if flag:
-        out.setdefault(key, {})[name] = np.ones(n, bool)
+    _, frames = split_attributes(gt.attributes or {}, as_boxes(gt.boxes).shape[0])
     for key, mask in frames.items():
+      mask = mask.copy()
+      mask[:1] = False
       if mask.any():
         out.setdefault(key, {})[name] = mask
   return {k: out[k] for k in sorted(out)}
+
+
+@dataclasses.dataclass(frozen=True)
+class FrameCount:
+  """Frames (after the first) having one per-frame condition, over the evaluated sequences.
+
+  Attributes:
+    sequences: sequences with at least one such frame.
+    frames: frames having the condition.
+    visible_frames: those of them with a valid, visible ground-truth box (the frames scored).
+  """
+
+  sequences: int
+  frames: int
+  visible_frames: int
 
 
 # ----------------------------------------------------------------------------- OPE report
@@ -425,12 +537,24 @@ def attribute_masks(ground_truth: Mapping[str, Any],
 
 @dataclasses.dataclass(frozen=True)
 class OPEReport:
-  """OPE evaluation of one tracker on one benchmark."""
+  """OPE evaluation of one tracker on one benchmark.
+
+  Attributes:
+    overall: all frames of all sequences.
+    per_sequence: one sequence each.
+    per_attribute: sequence attributes: all frames of the sequences having the flag.
+    mean_iou: pytracking's ``avg_overlap`` per sequence.
+    per_condition: per-frame conditions: the frames having the condition and a visible target;
+      None when no such frame has one (nothing can be scored).
+    condition_frames: how many frames have each condition, and how many of them are visible.
+  """
 
   overall: OPEScores
   per_sequence: dict[str, OPEScores]
   per_attribute: dict[str, OPEScores]
   mean_iou: dict[str, float]
+  per_condition: dict[str, OPEScores | None] = dataclasses.field(default_factory=dict)
+  condition_frames: dict[str, FrameCount] = dataclasses.field(default_factory=dict)
 
 
 def evaluate_ope(predictions: Mapping[str, np.ndarray], ground_truth: Mapping[str, Any], *,
@@ -438,7 +562,7 @@ def evaluate_ope(predictions: Mapping[str, np.ndarray], ground_truth: Mapping[st
                  exclude_invalid_frames: bool = False, first_frame: FirstFrame = 'gt',
                  invalid_predictions: InvalidPredictions = 'fail', hold_empty: bool = True,
                  sequences: Sequence[str] | None = None) -> OPEReport:
-  """OPE scores of one tracker: overall, per sequence and per attribute.
+  """OPE scores of one tracker: overall, per sequence, per attribute and per-frame condition.
 
   Args:
     predictions: ``{sequence: (N, 4) boxes}``.
@@ -447,7 +571,8 @@ def evaluate_ope(predictions: Mapping[str, np.ndarray], ground_truth: Mapping[st
       overall FPS the mean of per-sequence FPS (got10k ``ExperimentOTB``).
     sequences: names to evaluate; default all ground-truth sequences, sorted. Each must have a
       prediction (KeyError naming it otherwise).
-    Other arguments: see ``sequence_errors`` and ``ope_scores``.
+    Other arguments: see ``sequence_errors`` and ``ope_scores``; ``exclude_invalid_frames`` does not
+    apply to per-frame conditions, which are always scored on visible frames only.
   """
   names = sorted(ground_truth) if sequences is None else list(sequences)
   missing = [n for n in names if n not in predictions]
@@ -470,12 +595,22 @@ def evaluate_ope(predictions: Mapping[str, np.ndarray], ground_truth: Mapping[st
   overall = ope_scores(errors, exclude_invalid_frames=exclude_invalid_frames,
                        fps=float(np.mean(finite)) if finite else float('nan'))
   per_attribute = {}
-  for attr, masks in attribute_masks(ground_truth, names).items():
-    scores = ope_scores([e for e in errors if e.name in masks], masks,
+  for attr, members in sequence_attribute_sets(ground_truth, names).items():
+    chosen = set(members)
+    scores = ope_scores([e for e in errors if e.name in chosen],
                         exclude_invalid_frames=exclude_invalid_frames)
     if scores is not None:
       per_attribute[attr] = scores
-  return OPEReport(overall, per_sequence, per_attribute, {e.name: e.mean_iou() for e in errors})
+  per_condition, condition_frames = {}, {}
+  by_name = {e.name: e for e in errors}
+  for cond, masks in frame_condition_masks(ground_truth, names).items():
+    visible = sum(int((m & by_name[n].valid & by_name[n].counted).sum()) for n, m in masks.items())
+    condition_frames[cond] = FrameCount(len(masks), sum(int(m.sum()) for m in masks.values()),
+                                        visible)
+    per_condition[cond] = ope_scores([by_name[n] for n in masks], masks,
+                                     exclude_invalid_frames=True)
+  return OPEReport(overall, per_sequence, per_attribute, {e.name: e.mean_iou() for e in errors},
+                   per_condition, condition_frames)
 
 
 # ----------------------------------------------------------------------------- GOT-10k
@@ -528,9 +663,10 @@ def got10k_frame_mask(gt) -> np.ndarray:
 
 def got10k_ious(pred, gt, *, name: str = '',
                 invalid_predictions: InvalidPredictions = 'fail') -> np.ndarray:
-  """(N,) IoUs of one repetition with both boxes clipped to the image (no clipping without size).
+  """(N,) toolkit IoUs (``got10k_iou``) of one repetition, both boxes clipped to ``image_size``.
 
-  Invalid predictions (NaN / negative size) give IoU 0 ('fail') or raise ('raise').
+  Without an image size nothing is clipped. Invalid predictions (NaN / inf / negative size) give
+  IoU 0 ('fail') or raise ('raise'); a negative size gives 0 in the toolkit too (clipped to 0).
   """
   p, g = as_boxes(pred, f'{name} prediction'), as_boxes(gt.boxes, f'{name} ground truth')
   if p.shape[0] != g.shape[0]:
@@ -540,23 +676,30 @@ def got10k_ious(pred, gt, *, name: str = '',
     raise ValueError(f'{name}: invalid prediction at frame {int(np.argmax(bad))}')
   if gt.image_size is not None:
     p, g = got10k_clip_boxes(p, gt.image_size), got10k_clip_boxes(g, gt.image_size)
-  return np.where(bad, 0.0, np.nan_to_num(iou_xywh(p, g), nan=0.0))
+  with np.errstate(invalid='ignore'):
+    iou = got10k_iou(p, g)
+  return np.where(bad, 0.0, np.nan_to_num(iou, nan=0.0))
 
 
 @dataclasses.dataclass(frozen=True)
 class Got10kReport:
-  """GOT-10k evaluation of one tracker."""
+  """GOT-10k evaluation of one tracker.
+
+  ``per_attribute`` holds sequence attributes (all scored frames of those sequences),
+  ``per_condition`` per-frame conditions (the scored frames having the condition; None when none).
+  """
 
   overall: Got10kScores
   per_sequence: dict[str, Got10kScores]
   per_attribute: dict[str, Got10kScores]
+  per_condition: dict[str, Got10kScores | None] = dataclasses.field(default_factory=dict)
 
 
 def evaluate_got10k(predictions: Mapping[str, Any], ground_truth: Mapping[str, Any], *,
                     times: Mapping[str, np.ndarray] | None = None,
                     invalid_predictions: InvalidPredictions = 'fail',
                     sequences: Sequence[str] | None = None) -> Got10kReport:
-  """GOT-10k AO / SR / FPS: overall (all IoUs concatenated), per sequence and per attribute.
+  """GOT-10k AO / SR / FPS: overall (all IoUs concatenated), per sequence, attribute, condition.
 
   Args:
     predictions: ``{sequence: (N, 4) array or list of (N, 4) arrays, one per repetition}``.
@@ -599,9 +742,11 @@ def evaluate_got10k(predictions: Mapping[str, Any], ground_truth: Mapping[str, A
   if overall is None:
     raise ValueError('GOT-10k evaluation: no frame with cover > 0 in any sequence')
   per_attribute = {}
-  for attr, attr_masks in attribute_masks(ground_truth, names).items():
-    selection = {n: m & masks[n] for n, m in attr_masks.items()}
-    scores = got10k_scores(gather(selection), gather_times(selection))
+  for attr, members in sequence_attribute_sets(ground_truth, names).items():
+    scores = got10k_scores(gather({n: masks[n] for n in members}), gather_times(members))
     if scores is not None:
       per_attribute[attr] = scores
-  return Got10kReport(overall, per_sequence, per_attribute)
+  per_condition = {}
+  for cond, cond_masks in frame_condition_masks(ground_truth, names).items():
+    per_condition[cond] = got10k_scores(gather({n: m & masks[n] for n, m in cond_masks.items()}))
+  return Got10kReport(overall, per_sequence, per_attribute, per_condition)

@@ -9,7 +9,17 @@ Every results folder is scored with both protocols of ``ope_metrics``: OPE (AUC,
 from the first repetition) and GOT-10k (AO, SR0.5, SR0.75 over all repetitions). FPS follows the
 dataset's toolkit: GOT-10k's mean of ``1 / t`` over all frames for ``got10k`` and ``custom``,
 otherwise the mean of per-sequence FPS (got10k ``ExperimentOTB``). Numbers in tables are
-percentages, in CSV and JSON fractions.
+percentages, in CSV and JSON fractions. Ground truth comes from the same dataset readers
+(``data_pipelines.sources``) as ``--config.mode=evaluate``, so both score alike.
+
+The report has three parts (``SECTIONS``):
+* overall: every frame of every sequence, as the toolkits score it;
+* sequence attributes (a flag per sequence, e.g. ``ARC``, ``BC``): the same scores restricted to
+  the sequences that have the attribute, all of their frames;
+* per-frame conditions (a 0/1 value per frame, e.g. ``full_occlusion``, ``out_of_view``,
+  ``cut_by_image``): scores on only the frames after the first that have the condition and show
+  the target. A condition whose frames never show it (fully occluded or out-of-view frames have
+  no ground-truth box) is reported as "no visible target" with its frame count, not as 0.
 Outputs depend only on the inputs (sorted sequences and attributes, fixed plot metadata).
 """
 
@@ -31,118 +41,65 @@ import numpy as np
 from trackjax.evaluate import ope_metrics as om
 from trackjax.evaluate import result_files as rf
 
-DatasetKind = Literal['got10k', 'custom', 'lasot', 'otb']
+DATASETS = ('got10k', 'custom', 'lasot', 'otb', 'uav123', 'nfs', 'trackingnet')
+DatasetKind = Literal['got10k', 'custom', 'lasot', 'otb', 'uav123', 'nfs', 'trackingnet']
 OutputFormat = Literal['table', 'markdown', 'csv', 'json']
 METRICS = ('auc', 'precision', 'norm_precision', 'ao', 'sr50', 'sr75', 'fps')
 METRIC_TITLES = {'auc': 'AUC', 'precision': 'P@20', 'norm_precision': 'NP@0.2', 'ao': 'AO',
                  'sr50': 'SR0.5', 'sr75': 'SR0.75', 'fps': 'FPS'}
+Section = Literal['overall', 'sequence_attribute', 'frame_condition']
+SECTIONS = ('overall', 'sequence_attribute', 'frame_condition')
+SECTION_TITLES = {
+    'overall': 'Overall (all frames of all sequences)',
+    'sequence_attribute': 'Sequence attributes (all frames of the sequences that have the '
+                          'attribute)',
+    'frame_condition': 'Per-frame conditions (only the frames after the first that have the '
+                       'condition and show the target)',
+}
+NO_VISIBLE_TARGET = 'no visible target'
+TABLE_NOTES = ("seqs, frames: the sequences and frames AUC, P@20 and NP@0.2 are taken over "
+               "(for a condition, its frames that show the target).\n"
+               "'-': nothing to score with that protocol (GOT-10k skips the first frame and "
+               "frames with cover 0).")
+GOT10K_PROTOCOL_DATASETS = ('got10k', 'custom')
 
 
 # ----------------------------------------------------------------------------- ground truth
 
 
-def _read_flags(path: Path, num_frames: int) -> np.ndarray:
-  """Reads a per-frame 0/1 (or class) label file with one or more values per line."""
-  values = rf.read_table(path).reshape(-1)
-  if values.shape[0] != num_frames:
-    raise rf.ResultsFormatError(f'{path}: {values.shape[0]} values, groundtruth has {num_frames}')
-  return values
+def open_dataset(kind: DatasetKind, root: str | os.PathLike, split: str | None = None):
+  """The dataset source for ``kind`` with the benchmark runner's defaults.
 
-
-def _image_size_from_meta(seq_dir: Path) -> tuple[int, int] | None:
-  """(height, width) from ``meta_info.ini`` (``resolution: (W, H)``), else from the first frame."""
-  meta = seq_dir / 'meta_info.ini'
-  if meta.is_file():
-    for number, line in enumerate(meta.read_text().splitlines(), start=1):
-      key, _, value = line.partition(':')
-      if key.strip() == 'resolution':
-        try:
-          width, height = (int(float(v)) for v in value.strip().strip('()[]').split(','))
-        except ValueError as err:
-          raise rf.ResultsFormatError(f'{meta}:{number}: bad resolution {value.strip()!r}') from err
-        return height, width
-  frames = sorted(seq_dir.glob('*.jpg')) or sorted(seq_dir.glob('*.png'))
-  if frames:
-    from PIL import Image  # pylint: disable=g-import-not-at-top  (header only, lazily)
-    with Image.open(frames[0]) as image:
-      return image.height, image.width
-  return None
-
-
-def _sequence_dirs(root: Path, marker: str, split_file: Path | None) -> list[Path]:
-  if split_file is not None and split_file.is_file():
-    names = [n.strip() for n in split_file.read_text().splitlines() if n.strip()]
-    dirs = [root / n for n in names]
-    missing = [str(d) for d in dirs if not (d / marker).is_file()]
-    if missing:
-      raise rf.ResultsFormatError(f'{split_file}: {len(missing)} listed sequence(s) lack {marker}, '
-                                  f'e.g. {missing[:3]}')
-    return dirs
-  return sorted(p.parent for p in root.glob(f'*/{marker}'))
+  ``split``: GOT-10k ``val`` (default), ``test`` or ``train``; LaSOT ``test`` (default, the
+  official 280), ``train`` or ``all``; TrackingNet ``test`` (default, the ``TEST`` chunk) or a
+  chunk folder such as ``TRAIN_0``. For the other datasets a split is a sub-folder of ``root``.
+  """
+  from data_pipelines.sources.factory import make_source  # pylint: disable=g-import-not-at-top
+  root = os.fspath(root)
+  if not os.path.isdir(root):
+    raise FileNotFoundError(f'dataset root not found: {root}')
+  if kind == 'got10k':
+    return make_source('got10k', root, split=split or 'val')
+  if kind == 'lasot':
+    return make_source('lasot', root, split=split or 'test')
+  if kind == 'trackingnet':
+    return make_source('trackingnet', root,
+                       chunks=['TEST'] if split in (None, '', 'test') else [split])
+  if kind in ('custom', 'otb', 'uav123', 'nfs'):
+    return make_source(kind, os.path.join(root, split) if split else root)
+  raise ValueError(f'unknown dataset kind {kind!r}; expected one of {DATASETS}')
 
 
 def load_ground_truth(kind: DatasetKind, root: str | os.PathLike,
                       split: str | None = None) -> dict[str, om.GroundTruth]:
-  """Ground truth of a benchmark as ``{sequence: GroundTruth}``.
+  """Ground truth of a benchmark as ``{sequence: GroundTruth}``, read by its dataset source.
 
-  Minimal readers, until the dataset sources are connected:
-  * ``got10k`` / ``custom``: ``root[/split]/<seq>/groundtruth.txt`` with optional ``absence.label``
-    (visible = not absent), ``cover.label``, ``cut_by_image.label`` (a per-frame attribute) and
-    ``meta_info.ini`` (image size; else read from the first frame). ``list.txt`` orders and selects.
-  * ``lasot``: ``root/<class>/<class>-<n>/groundtruth.txt`` with ``full_occlusion.txt`` and
-    ``out_of_view.txt`` (visible = neither, also per-frame attributes); ``split='test'`` reads the
-    names from ``root/testing_set.txt`` when present.
-  * ``otb``: ``root/<seq>/groundtruth_rect.txt`` (comma, tab or space separated).
+  The readers and the side files they use are described in ``data_pipelines.sources`` and checked
+  against the toolkits in ``ope_metrics``; e.g. GOT-10k gives cover, visibility, the image size
+  from ``meta_info.ini`` and the per-frame condition ``cut_by_image``, LaSOT the per-frame
+  conditions ``full_occlusion`` and ``out_of_view``.
   """
-  base = Path(root)
-  if not base.is_dir():
-    raise FileNotFoundError(f'dataset root not found: {base}')
-  out = {}
-  if kind in ('got10k', 'custom'):
-    seq_root = base / split if split else base
-    for seq_dir in _sequence_dirs(seq_root, 'groundtruth.txt', seq_root / 'list.txt'):
-      boxes = rf.read_boxes(seq_dir / 'groundtruth.txt')
-      n = boxes.shape[0]
-      visible = np.ones(n, bool)
-      if (seq_dir / 'absence.label').is_file():
-        visible = _read_flags(seq_dir / 'absence.label', n) == 0
-      cover = None
-      if (seq_dir / 'cover.label').is_file():
-        cover = _read_flags(seq_dir / 'cover.label', n).astype(int)
-      attributes = {}
-      if (seq_dir / 'cut_by_image.label').is_file():
-        attributes['cut_by_image'] = _read_flags(seq_dir / 'cut_by_image.label', n) > 0
-      out[seq_dir.name] = om.GroundTruth(boxes, visible, cover, attributes,
-                                         _image_size_from_meta(seq_dir))
-  elif kind == 'lasot':
-    split_file = base / 'testing_set.txt' if split == 'test' else None
-    if split_file is not None and split_file.is_file():
-      names = [n.strip() for n in split_file.read_text().splitlines() if n.strip()]
-      dirs = [base / n.rsplit('-', 1)[0] / n for n in names]
-    else:
-      dirs = sorted(p.parent for p in base.glob('*/*/groundtruth.txt'))
-    for seq_dir in dirs:
-      boxes = rf.read_boxes(seq_dir / 'groundtruth.txt')
-      n = boxes.shape[0]
-      attributes = {}
-      for attr, file_name in (('full_occlusion', 'full_occlusion.txt'),
-                              ('out_of_view', 'out_of_view.txt')):
-        if (seq_dir / file_name).is_file():
-          attributes[attr] = _read_flags(seq_dir / file_name, n) > 0
-      hidden = np.zeros(n, bool)
-      for flags in attributes.values():
-        hidden |= flags
-      out[seq_dir.name] = om.GroundTruth(boxes, ~hidden, None, attributes, None)
-  elif kind == 'otb':
-    for seq_dir in sorted(p.parent for p in base.glob('*/groundtruth_rect.txt')):
-      boxes = rf.read_boxes(seq_dir / 'groundtruth_rect.txt')
-      out[seq_dir.name] = om.GroundTruth(boxes, None, None, {}, None)
-  else:
-    raise ValueError(f'unknown dataset kind {kind!r}; expected got10k, custom, lasot or otb')
-  if not out:
-    raise FileNotFoundError(f'no sequence found for {kind} under {base}'
-                            + (f' (split {split})' if split else ''))
-  return out
+  return om.ground_truth_from_source(open_dataset(kind, root, split))
 
 
 # ----------------------------------------------------------------------------- comparison
@@ -157,14 +114,22 @@ class TrackerEvaluation:
   got10k: om.Got10kReport
   fps_protocol: Literal['got10k', 'ope']
 
-  def metrics(self, attribute: str | None = None) -> dict[str, float] | None:
-    """Headline numbers (fractions; FPS in frames/s) overall or for one attribute."""
+  def metrics(self, attribute: str | None = None,
+              section: Section = 'sequence_attribute') -> dict[str, float] | None:
+    """Headline numbers (fractions; FPS in frames/s) overall, for one sequence attribute or for
+    one per-frame condition (``section='frame_condition'``).
+
+    None when the scope does not exist, or, for a condition, when none of its frames shows the
+    target (``condition_frames`` then says how many frames it has).
+    """
     if attribute is None:
       ope, got = self.ope.overall, self.got10k.overall
+    elif section == 'frame_condition':
+      ope, got = self.ope.per_condition.get(attribute), self.got10k.per_condition.get(attribute)
     else:
       ope, got = self.ope.per_attribute.get(attribute), self.got10k.per_attribute.get(attribute)
-      if ope is None and got is None:
-        return None
+    if ope is None and got is None:
+      return None
     nan = float('nan')
     fps_source = got if self.fps_protocol == 'got10k' else ope
     return {
@@ -220,20 +185,56 @@ def compare(results: Sequence[rf.TrackerResults], ground_truth: Mapping[str, Any
 
 
 def attributes_of(evaluations: Sequence[TrackerEvaluation]) -> list[str]:
+  """Sequence attributes any tracker was scored on, sorted."""
   keys = set()
   for e in evaluations:
     keys |= set(e.ope.per_attribute) | set(e.got10k.per_attribute)
   return sorted(keys)
 
 
+def conditions_of(evaluations: Sequence[TrackerEvaluation]) -> list[str]:
+  """Per-frame conditions present in the evaluated sequences, sorted."""
+  keys = set()
+  for e in evaluations:
+    keys |= set(e.ope.condition_frames)
+  return sorted(keys)
+
+
 def summary_rows(evaluations: Sequence[TrackerEvaluation]) -> list[dict[str, Any]]:
-  """One row per (scope, tracker): scope is 'overall' or the attribute name."""
+  """One row per (section, scope, tracker), in report order.
+
+  Each row has ``section`` (one of ``SECTIONS``), ``scope`` ('overall', the attribute or the
+  condition), ``tracker``, ``sequences`` and ``frames`` (sequences and frames the OPE scores are
+  taken over), the ``METRICS`` (NaN where a protocol has nothing to score) and ``note``
+  (``NO_VISIBLE_TARGET`` for a condition none of whose frames shows the target). Condition rows
+  also have ``frames_with_condition``.
+  """
   rows = []
-  for scope in [None] + attributes_of(evaluations):
+  for e in evaluations:
+    o = e.ope.overall
+    rows.append({'section': 'overall', 'scope': 'overall', 'tracker': e.name,
+                 'sequences': o.num_sequences, 'frames': o.num_frames, **e.metrics(), 'note': ''})
+  for attr in attributes_of(evaluations):
     for e in evaluations:
-      metrics = e.metrics(scope)
-      if metrics is not None:
-        rows.append({'scope': scope or 'overall', 'tracker': e.name, **metrics})
+      metrics = e.metrics(attr)
+      if metrics is None:
+        continue
+      scores = e.ope.per_attribute.get(attr)
+      rows.append({'section': 'sequence_attribute', 'scope': attr, 'tracker': e.name,
+                   'sequences': scores.num_sequences if scores else 0,
+                   'frames': scores.num_frames if scores else 0, **metrics, 'note': ''})
+  for cond in conditions_of(evaluations):
+    for e in evaluations:
+      count = e.ope.condition_frames.get(cond)
+      if count is None:
+        continue
+      metrics = e.metrics(cond, 'frame_condition')
+      scored = metrics is not None
+      rows.append({'section': 'frame_condition', 'scope': cond, 'tracker': e.name,
+                   'sequences': count.sequences, 'frames': count.visible_frames,
+                   **(metrics if scored else {m: float('nan') for m in METRICS}),
+                   'note': '' if scored else NO_VISIBLE_TARGET,
+                   'frames_with_condition': count.frames})
   return rows
 
 
@@ -252,52 +253,121 @@ def _json_value(value):
   return value
 
 
+def _json_scores(metrics: Mapping[str, float] | None) -> dict[str, Any]:
+  if metrics is None:
+    return {m: None for m in METRICS}
+  return {k: _json_value(v) for k, v in metrics.items()}
+
+
+def _json_payload(e: TrackerEvaluation) -> dict[str, Any]:
+  overall = e.ope.overall
+  attributes = {}
+  for a in attributes_of([e]):
+    metrics = e.metrics(a)
+    if metrics is None:
+      continue
+    scores = e.ope.per_attribute.get(a)
+    attributes[a] = {**_json_scores(metrics), 'sequences': scores.num_sequences if scores else 0,
+                     'frames': scores.num_frames if scores else 0}
+  conditions = {}
+  for c, count in e.ope.condition_frames.items():
+    metrics = e.metrics(c, 'frame_condition')
+    conditions[c] = {**_json_scores(metrics), 'sequences': count.sequences,
+                     'frames_with_condition': count.frames,
+                     'visible_frames': count.visible_frames,
+                     'no_visible_target': metrics is None}
+  return {
+      'overall': {**_json_scores(e.metrics()), 'sequences': overall.num_sequences,
+                  'frames': overall.num_frames},
+      'sequence_attributes': attributes,
+      'frame_conditions': conditions,
+      'per_sequence': {
+          s: {'auc': sc.auc, 'precision': sc.precision, 'norm_precision': sc.norm_precision,
+              'ao': _json_value(e.got10k.per_sequence[s].ao)
+                    if s in e.got10k.per_sequence else None,
+              'fps': _json_value(sc.fps)}
+          for s, sc in e.ope.per_sequence.items()},
+      'curves': {'success': overall.success_curve.tolist(),
+                 'precision': overall.precision_curve.tolist(),
+                 'norm_precision': overall.norm_precision_curve.tolist(),
+                 'got10k_success': e.got10k.overall.success_curve.tolist()},
+      'num_sequences': overall.num_sequences,
+  }
+
+
 def format_report(evaluations: Sequence[TrackerEvaluation], fmt: OutputFormat = 'table') -> str:
-  """The comparison as an aligned text table, Markdown, CSV or JSON."""
+  """The comparison as an aligned text table, Markdown, CSV or JSON.
+
+  Table and Markdown print the three ``SECTIONS`` apart, each under its ``SECTION_TITLES`` line;
+  CSV has a ``section`` column and JSON the keys ``overall``, ``sequence_attributes`` and
+  ``frame_conditions`` (with ``frames_with_condition``, ``visible_frames`` and
+  ``no_visible_target``).
+  """
   rows = summary_rows(evaluations)
   if fmt == 'json':
-    payload = {}
-    for e in evaluations:
-      payload[e.name] = {
-          'overall': {k: _json_value(v) for k, v in e.metrics().items()},
-          'per_attribute': {a: {k: _json_value(v) for k, v in m.items()}
-                            for a in attributes_of([e]) if (m := e.metrics(a)) is not None},
-          'per_sequence': {
-              s: {'auc': sc.auc, 'precision': sc.precision, 'norm_precision': sc.norm_precision,
-                  'ao': _json_value(e.got10k.per_sequence[s].ao)
-                        if s in e.got10k.per_sequence else None,
-                  'fps': _json_value(sc.fps)}
-              for s, sc in e.ope.per_sequence.items()},
-          'curves': {'success': e.ope.overall.success_curve.tolist(),
-                     'precision': e.ope.overall.precision_curve.tolist(),
-                     'norm_precision': e.ope.overall.norm_precision_curve.tolist(),
-                     'got10k_success': e.got10k.overall.success_curve.tolist()},
-          'num_sequences': e.ope.overall.num_sequences,
-      }
+    payload = {e.name: _json_payload(e) for e in evaluations}
     return json.dumps(payload, indent=2, sort_keys=True) + '\n'
-  header = ['scope', 'tracker'] + [METRIC_TITLES[m] for m in METRICS]
   if fmt == 'csv':
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator='\n')
-    writer.writerow(['scope', 'tracker'] + list(METRICS))
+    columns = ['section', 'scope', 'tracker', 'sequences', 'frames', *METRICS, 'note',
+               'frames_with_condition']
+    writer.writerow(columns)
     for row in rows:
-      writer.writerow([row['scope'], row['tracker']] + [
-          '' if math.isnan(row[m]) else repr(float(row[m])) for m in METRICS])
+      writer.writerow([row['section'], row['scope'], row['tracker'], row['sequences'],
+                       row['frames']]
+                      + ['' if math.isnan(row[m]) else repr(float(row[m])) for m in METRICS]
+                      + [row['note'], row.get('frames_with_condition', '')])
     return buffer.getvalue()
-  table = [[row['scope'], row['tracker']] + [_cell(m, row[m]) for m in METRICS] for row in rows]
+  if fmt not in ('table', 'markdown'):
+    raise ValueError(f'unknown format {fmt!r}; expected table, markdown, csv or json')
+  header = ['scope', 'tracker', 'seqs', 'frames'] + [METRIC_TITLES[m] for m in METRICS]
+  sections = []
+  for section in SECTIONS:
+    cells = []
+    for row in (r for r in rows if r['section'] == section):
+      lead = [row['scope'], row['tracker'], str(row['sequences']), str(row['frames'])]
+      if row['note']:
+        note = f"{row['note']} in its {row['frames_with_condition']} frame(s)"
+        cells.append(lead + [note])
+      else:
+        cells.append(lead + [_cell(m, row[m]) for m in METRICS])
+    if cells:
+      sections.append((section, cells))
   if fmt == 'markdown':
-    lines = ['| ' + ' | '.join(header) + ' |',
-             '|' + '|'.join(['---', '---'] + ['---:'] * len(METRICS)) + '|']
-    lines += ['| ' + ' | '.join(r) + ' |' for r in table]
+    lines = []
+    for section, cells in sections:
+      lines += [f'**{SECTION_TITLES[section]}**', '',
+                '| ' + ' | '.join(header) + ' |',
+                '|' + '|'.join(['---', '---', '---:', '---:'] + ['---:'] * len(METRICS)) + '|']
+      for r in cells:
+        if len(r) < len(header):  # a note spans the metric columns
+          r = r + [''] * (len(header) - len(r))
+        lines.append('| ' + ' | '.join(r) + ' |')
+      lines.append('')
+    lines.append(TABLE_NOTES.replace('\n', ' '))
     return '\n'.join(lines) + '\n'
-  if fmt == 'table':
-    widths = [max(len(str(c)) for c in column) for column in zip(header, *table)]
-    def line(cells):
-      return '  '.join(c.ljust(w) if i < 2 else c.rjust(w)
-                       for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-    lines = [line(header), line(['-' * w for w in widths])] + [line(r) for r in table]
-    return '\n'.join(lines) + '\n'
-  raise ValueError(f'unknown format {fmt!r}; expected table, markdown, csv or json')
+  everything = [r for _, cells in sections for r in cells]
+  full = [r for r in everything if len(r) == len(header)]
+  widths = [max(len(str(c)) for c in column) for column in zip(header, *full)]
+  lead_columns = zip(header[:4], *[r[:4] for r in everything])  # notes too
+  widths[:4] = [max(len(c) for c in column) for column in lead_columns]
+
+  def line(cells):
+    if len(cells) < len(header):  # a note: left-aligned in place of the metric columns
+      lead = '  '.join(c.ljust(w) if i < 2 else c.rjust(w)
+                       for i, (c, w) in enumerate(zip(cells[:4], widths)))
+      return f'{lead}  {cells[4]}'
+    return '  '.join(c.ljust(w) if i < 2 else c.rjust(w)
+                     for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+  lines = [line(header), line(['-' * w for w in widths])]
+  for k, (section, cells) in enumerate(sections):
+    if k:
+      lines += ['', SECTION_TITLES[section]]
+    lines += [line(r) for r in cells]
+  lines += ['', TABLE_NOTES]
+  return '\n'.join(lines) + '\n'
 
 
 # ----------------------------------------------------------------------------- plots
@@ -329,11 +399,14 @@ def _safe(name: str) -> str:
 
 def write_plots(evaluations: Sequence[TrackerEvaluation], out_dir: str | os.PathLike,
                 dataset_name: str = '') -> list[Path]:
-  """Writes success, precision and normalised-precision plots (overall and per attribute).
+  """Writes success, precision and normalised-precision plots: overall, per sequence attribute
+  and per per-frame condition.
 
-  Files: ``success.png``, ``precision.png``, ``norm_precision.png``, ``got10k_success.png`` and
-  ``attributes/success_<attr>.png``, ``attributes/precision_<attr>.png``, plus
-  ``attributes_auc.png`` (AUC per attribute and tracker) when there are attributes.
+  Files: ``success.png``, ``precision.png``, ``norm_precision.png``, ``got10k_success.png``;
+  for sequence attributes ``attributes/{success,precision}_<attr>.png`` and ``attributes_auc.png``
+  (AUC per attribute and tracker); for per-frame conditions ``conditions/{success,precision}_
+  <condition>.png`` (frames with the condition and a visible target) and ``conditions_auc.png``,
+  where a condition with no visible target is labelled so instead of drawn as a zero bar.
   """
   out = Path(out_dir)
   suffix = f' on {dataset_name}' if dataset_name else ''
@@ -352,7 +425,6 @@ def write_plots(evaluations: Sequence[TrackerEvaluation], out_dir: str | os.Path
         prefix.with_name(prefix.name.format('precision')), om.PRECISION_THRESHOLDS,
         [(n, s.precision, s.precision_curve) for n, s in entries],
         'Location error threshold (px)', 'Precision', f'Precision plot{label}{suffix}', 'P@20 '))
-    return entries
 
   ope_plots(lambda e: e.ope.overall, out / '{}.png', '')
   written.append(_plot_curves(
@@ -367,27 +439,46 @@ def write_plots(evaluations: Sequence[TrackerEvaluation], out_dir: str | os.Path
   attributes = attributes_of(evaluations)
   for attr in attributes:
     ope_plots(lambda e, a=attr: e.ope.per_attribute.get(a),
-              out / 'attributes' / ('{}_' + _safe(attr) + '.png'), f' ({attr})')
+              out / 'attributes' / ('{}_' + _safe(attr) + '.png'), f' (sequences with {attr})')
   if attributes:
-    written.append(_plot_attribute_bars(evaluations, attributes, out / 'attributes_auc.png',
-                                        suffix))
+    written.append(_plot_auc_bars(
+        evaluations, attributes, lambda e, a: e.ope.per_attribute.get(a),
+        out / 'attributes_auc.png', f'AUC per sequence attribute{suffix}',
+        'all frames of the sequences that have the attribute'))
+  conditions = conditions_of(evaluations)
+  for cond in conditions:
+    ope_plots(lambda e, c=cond: e.ope.per_condition.get(c),
+              out / 'conditions' / ('{}_' + _safe(cond) + '.png'),
+              f' (frames with {cond}, target visible)')
+  if conditions:
+    written.append(_plot_auc_bars(
+        evaluations, conditions, lambda e, c: e.ope.per_condition.get(c),
+        out / 'conditions_auc.png', f'AUC on each per-frame condition{suffix}',
+        'frames after the first that have the condition and show the target'))
   return written
 
 
-def _plot_attribute_bars(evaluations, attributes, path: Path, suffix: str) -> Path:
+def _plot_auc_bars(evaluations, scopes, scores_of, path: Path, title: str, subtitle: str) -> Path:
+  """Grouped AUC bars, one group per scope; a scope without scores says NO_VISIBLE_TARGET."""
   from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
-  fig = Figure(figsize=(max(6.0, 0.9 * len(attributes) + 2), 4.5), dpi=100)
+  fig = Figure(figsize=(max(6.0, 0.9 * len(scopes) + 2), 4.8), dpi=100)
   ax = fig.add_subplot(1, 1, 1)
   width = 0.8 / max(len(evaluations), 1)
-  x = np.arange(len(attributes))
+  x = np.arange(len(scopes))
   for i, e in enumerate(evaluations):
-    values = [e.ope.per_attribute[a].auc if a in e.ope.per_attribute else 0.0 for a in attributes]
+    values = [s.auc if (s := scores_of(e, a)) is not None else 0.0 for a in scopes]
     ax.bar(x + (i - (len(evaluations) - 1) / 2) * width, values, width, label=e.name)
-  ax.set_xticks(x, attributes, rotation=30, ha='right')
-  ax.set(ylabel='Success AUC', ylim=(0, 1), title=f'AUC per attribute{suffix}')
+  for k, scope in enumerate(scopes):
+    if all(scores_of(e, scope) is None for e in evaluations):
+      ax.text(k, 0.02, NO_VISIBLE_TARGET, rotation=90, ha='center', va='bottom', fontsize=8,
+              color='0.3')
+  ax.set_xticks(x, scopes, rotation=30, ha='right')
+  ax.set(ylabel='Success AUC', ylim=(0, 1))
+  ax.set_title(f'{title}\n({subtitle})', fontsize=10)
   ax.grid(True, axis='y', alpha=0.4)
   ax.legend(fontsize=8)
   fig.tight_layout()
+  path.parent.mkdir(parents=True, exist_ok=True)
   fig.savefig(path, format='png', metadata={'Software': None})
   return path
 
@@ -407,10 +498,12 @@ def main(argv: Sequence[str] | None = None) -> int:
   parser = argparse.ArgumentParser(
       prog='python -m trackjax.evaluate.report',
       description='Compare tracker result folders on one benchmark.')
-  parser.add_argument('--dataset', default='got10k', choices=['got10k', 'custom', 'lasot', 'otb'],
+  parser.add_argument('--dataset', default='got10k', choices=DATASETS,
                       help='layout of --dataset-root (default got10k)')
   parser.add_argument('--dataset-root', required=True, help='benchmark root folder')
-  parser.add_argument('--split', default=None, help='split sub-folder / list (e.g. val, test)')
+  parser.add_argument('--split', default=None,
+                      help='GOT-10k val (default), test, train; LaSOT test (default), train, all; '
+                           'TrackingNet test (default) or TRAIN_<k>')
   parser.add_argument('--results', nargs='+', required=True, metavar='[NAME=]DIR',
                       help='result folders (plain or GOT-10k layout), optionally named')
   parser.add_argument('--format', default='table', choices=['table', 'markdown', 'csv', 'json'])
@@ -427,9 +520,9 @@ def main(argv: Sequence[str] | None = None) -> int:
   for arg in args.results:
     name, path = _parse_results_arg(arg)
     results.append(rf.read_results(path, name=name or path.resolve().name))
+  protocol = 'got10k' if args.dataset in GOT10K_PROTOCOL_DATASETS else 'ope'
   evaluations = compare(results, ground_truth, only_common=args.only_common,
-                        exclude_invalid_frames=args.exclude_invalid_frames,
-                        fps_protocol='got10k' if args.dataset in ('got10k', 'custom') else 'ope')
+                        exclude_invalid_frames=args.exclude_invalid_frames, fps_protocol=protocol)
   text = format_report(evaluations, args.format)
   if args.output:
     rf.atomic_write_text(args.output, text)

@@ -6,7 +6,9 @@ Layouts:
   with one time in seconds per line.
 * ``got10k``: ``<dir>/<seq>/<seq>_001.txt`` (``_002``, ``_003`` for repetitions, comma
   separated) and ``<dir>/<seq>/<seq>_time.txt`` (one line per frame, one comma-separated column
-  per repetition).
+  per repetition). Reading takes every ``<seq>_[0-9]*.txt``, as the got10k toolkit scores them.
+
+Every box file starts with the given initial box (frame 0), as both toolkits write and read it.
 
 Server zips: GOT-10k takes the ``got10k`` layout at the zip root (``<seq>/<seq>_001.txt``,
 ``<seq>/<seq>_time.txt``); TrackingNet takes ``<seq>.txt`` files (comma separated) at the zip root.
@@ -19,6 +21,7 @@ run never leaves a partial file under the final name. Reading a malformed file r
 from __future__ import annotations
 
 import dataclasses
+import glob
 import os
 import re
 import tempfile
@@ -148,6 +151,16 @@ def got10k_time_path(results_dir: str | os.PathLike, seq: str) -> Path:
   return Path(results_dir) / seq / f'{seq}{TIME_SUFFIX}'
 
 
+def got10k_repetition_paths(results_dir: str | os.PathLike, seq: str) -> list[Path]:
+  """Every repetition file of ``seq``, sorted: the toolkit's glob ``<seq>/<seq>_[0-9]*.txt``.
+
+  The got10k toolkit scores all files that match (``_001``, ``_002``... as it writes them, but
+  also e.g. ``_1.txt``); ``<seq>_time.txt`` does not match.
+  """
+  return sorted(p for p in (Path(results_dir) / seq).glob(f'{glob.escape(seq)}_[0-9]*.txt')
+                if p.is_file())
+
+
 def write_sequence_result(results_dir: str | os.PathLike, seq: str, boxes, times=None, *,
                           layout: Layout = 'plain', repetition: int = 1, delimiter: str = ',',
                           fmt: str = '%.3f') -> Path:
@@ -238,7 +251,7 @@ def read_results(results_dir: str | os.PathLike, *, layout: Layout | None = None
   boxes, times = {}, {}
   for seq in names:
     if layout == 'got10k':
-      paths = sorted((root / seq).glob(f'{seq}_[0-9][0-9][0-9].txt'))
+      paths = got10k_repetition_paths(root, seq)
       time_path = got10k_time_path(root, seq)
     else:
       paths = [plain_result_path(root, seq)]
