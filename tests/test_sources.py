@@ -99,6 +99,7 @@ def test_custom_folder_delimiters_and_absence(tmp_path):
     fx.write_custom(str(tmp_path / sub), num_seqs=1, num_frames=12, sep=sep)
     src = CustomFolderSource(str(tmp_path / sub))
     np.testing.assert_allclose(src.sequence(0).boxes, fx.boxes_for(12, seed=0))
+    assert src.sequence(0).image_size == (48, 64)  # the first frame's header: scores clip to it
   fx.write_lines(str(tmp_path / 'a' / 'seq0' / 'absence.label'), [[0]] * 11 + [[1]])
   seq = CustomFolderSource(str(tmp_path / 'a')).sequence(0)
   assert list(np.nonzero(~seq.visible)[0]) == [11]

@@ -2,7 +2,8 @@
 
 Frames are the images of ``<root>/<seq>/`` (or of ``<root>/<seq>/img/`` when it exists), in
 natural order (2.jpg before 10.jpg). ``groundtruth.txt`` has one ``x,y,w,h`` line per frame,
-separated by commas, tabs or spaces. An optional ``absence.label`` (one 0/1 a line) marks frames
+separated by commas, tabs or spaces. The first frame's size (read from its header) is the
+sequence's image size. An optional ``absence.label`` (one 0/1 a line) marks frames
 where the target is absent. No other side file is needed. Hidden folders (``.name``) are not
 sequences.
 """
@@ -13,7 +14,7 @@ import os
 
 from data_pipelines.sources import annotation_files as files
 from data_pipelines.sources.base import DatasetError
-from data_pipelines.sources.frame_files import frames_from_listing
+from data_pipelines.sources.frame_files import frames_from_listing, image_header_size
 from data_pipelines.sources.indexed import IndexedSource, cached_sequences
 
 LAYOUT = ('each sub-folder is one sequence holding its images (jpg, jpeg, png, bmp), directly or '
@@ -34,7 +35,9 @@ def read_custom_sequence(seq_dir: str, *, strict: bool = False):
   absence_path = os.path.join(seq_dir, 'absence.label')
   absent = (files.read_labels(absence_path, len(frames)) if os.path.isfile(absence_path)
             else None)
-  return files.make_sequence(name, frames, gt_path, boxes, strict=strict, absent=absent)
+  # The frame size clips boxes when scoring (GOT-10k protocol); the header alone is read.
+  return files.make_sequence(name, frames, gt_path, boxes, strict=strict, absent=absent,
+                             image_size=image_header_size(frames[0]))
 
 
 def _layout_hint(root: str) -> str:

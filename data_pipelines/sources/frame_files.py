@@ -126,3 +126,20 @@ def frames_from_listing(directory: str, names: list[str]) -> collections.abc.Seq
       if all(os.path.basename(candidate[i]) == n for i, n in enumerate(names)):
         return candidate
   return [os.path.join(directory, n) for n in names]
+
+
+def image_header_size(path: str) -> tuple[int, int]:
+  """(height, width) of an image file from its header only (no pixel decoding).
+
+  Raises:
+    DatasetError: missing or unrecognised file, naming it.
+  """
+  from PIL import Image, UnidentifiedImageError  # pylint: disable=g-import-not-at-top  (lazily)
+  try:
+    with Image.open(path) as image:
+      width, height = image.size
+  except FileNotFoundError as e:
+    raise DatasetError(f'{path}: missing image') from e
+  except (OSError, UnidentifiedImageError) as e:
+    raise DatasetError(f'{path}: cannot read the image size ({e})') from e
+  return int(height), int(width)

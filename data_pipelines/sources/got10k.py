@@ -23,6 +23,7 @@ import os
 from data_pipelines.sources import annotation_files as files
 from data_pipelines.sources.base import DatasetError
 from data_pipelines.sources.frame_files import NumberedFrames, frames_from_listing
+from data_pipelines.sources.frame_files import image_header_size
 from data_pipelines.sources.indexed import IndexedSource, cached_sequences
 
 META_FILE = 'meta_info.ini'
@@ -59,23 +60,6 @@ def read_meta_resolution(path: str) -> tuple[int, int] | None:
                          f'got {value.strip()!r}')
     return height, width
   return None
-
-
-def image_header_size(path: str) -> tuple[int, int]:
-  """(height, width) of an image file from its header only (no pixel decoding).
-
-  Raises:
-    DatasetError: missing or unrecognised file, naming it.
-  """
-  from PIL import Image, UnidentifiedImageError  # pylint: disable=g-import-not-at-top  (lazily)
-  try:
-    with Image.open(path) as image:
-      width, height = image.size
-  except FileNotFoundError as e:
-    raise DatasetError(f'{path}: missing image') from e
-  except (OSError, UnidentifiedImageError) as e:
-    raise DatasetError(f'{path}: cannot read the image size ({e})') from e
-  return int(height), int(width)
 
 
 def sequence_image_size(seq_dir: str, first_frame: str | None) -> tuple[int, int] | None:

@@ -19,7 +19,8 @@ import numpy as np
 from data_pipelines.sources.base import DatasetError, Sequence
 from data_pipelines.sources.frame_files import read_image
 
-_CACHE_VERSION = 2  # 2: sequences keep their annotation file; COCO keeps per-object sizes
+_CACHE_VERSION = 3  # 2: sequences keep their annotation file; COCO keeps per-object sizes;
+# 3: custom folders keep their image size
 
 
 def default_cache_dir() -> str:

@@ -102,7 +102,7 @@ def _read_nfs_boxes(path: str, num_frames: int) -> tuple[np.ndarray, np.ndarray,
   Returns as many rows as the file gives frames (``num_frames`` or one fewer).
   """
   try:
-    with open(path, 'r', encoding='utf-8') as f:
+    with open(path, 'r', encoding='utf-8-sig') as f:
       lines = [line for line in f.read().splitlines() if line.strip()]
   except OSError as e:
     raise DatasetError(f'{path}: cannot read ({e.strerror})') from e

@@ -77,7 +77,7 @@ def read_table(path: str | os.PathLike, num_fields: int | None = None) -> np.nda
   """
   path = Path(path)
   try:
-    lines = path.read_text().splitlines()
+    lines = path.read_text(encoding='utf-8-sig').splitlines()
   except OSError as err:
     raise ResultsFormatError(f'{path}: cannot read ({err.strerror})') from err
   while lines and not lines[-1].strip():
