@@ -4,19 +4,27 @@ For each crop (templates, then the search frame):
   1. jitter the ground-truth box: ``wh * exp(N(0,1) * scale_jitter)`` per side, and the centre
      moved by ``sqrt(jittered area) * centre_jitter * (U(0,1) - 0.5)`` per axis (template 0/0,
      search 0.5/4.5); a window smaller than one pixel rejects the draw;
-  2. decode the frame, at 1/2, 1/4 or 1/8 size when every window taken from it spans at least
-     that many frame pixels per output pixel (no upsampling of the reduced frame);
+  2. decode the frame at full size (``reduced_decode``: at 1/2, 1/4 or 1/8 size when every window
+     taken from it spans at least that many frame pixels per output pixel; faster, but the crops
+     are then no longer the reference's bytes);
   3. crop with ``trackjax.geometry.crops.sample_target`` (factor 2 -> 128 template, 5 -> 320
-     search), after the frame-level horizontal flip (p=0.5) shared by the whole sample;
+     search), byte-identical to the reference's crop of the frame after its frame-level
+     grayscale (p=0.05) and horizontal flip (p=0.5), both shared by the whole sample;
   4. the target is the ground-truth box in normalised crop coordinates (xywh / out_size);
-  5. grayscale (p=0.05, shared by the sample), then per crop a brightness factor U(0.8, 1.2)
-     with saturation and a second horizontal flip (p=0.5) of image, mask and box.
+  5. per crop a brightness factor U(0.8, 1.2) with saturation and a second horizontal flip
+     (p=0.5) of image, mask and box.
 A draw is rejected when a crop's padding mask is all True at full size or at the backbone
-stride (``mask[::16, ::16]``, what PyTorch's legacy nearest downsampling samples).
+stride (``mask[::16, ::16]``, what PyTorch's legacy nearest downsampling samples), or when the
+jittered window is absurdly larger than the frame (``crops.WindowTooLarge``). A ground-truth
+box whose own window is that large is bad data: the draw is skipped and counted, naming the
+sequence and annotation line.
 
 Images stay uint8 RGB: ImageNet normalisation (mean 0.485, 0.456, 0.406; std 0.229, 0.224,
 0.225 after dividing by 255) happens on the device inside the model step, which keeps host work
-and host-to-device transfers 4x smaller.
+and host-to-device transfers 4x smaller. The reference applies the brightness factor in float
+after the crop (``x * (b / 255)`` clamped to [0, 1]); here it is applied in uint8 (rounded, so
+within half a grey level), or, with ``brightness_on_device``, left to the device: the sample then
+carries ``template_pixel_scale`` (T,) and ``search_pixel_scale`` () float32 ``b / 255``.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ import dataclasses
 import cv2
 import numpy as np
 
+from data_pipelines.sources.annotation_files import annotation_file
 from data_pipelines.sources.base import DatasetError
 from data_pipelines.stark_sampling import Draw, FrameRef, StarkSampler
 from trackjax.geometry import crops
@@ -48,7 +57,8 @@ class ProcessingConfig:
   crop_flip_prob: float = 0.5
   brightness_jitter: float = 0.2
   backbone_stride: int = 16
-  reduced_decode: bool = True
+  reduced_decode: bool = False
+  brightness_on_device: bool = False
 
 
 class InvalidDraw(Exception):
@@ -56,7 +66,7 @@ class InvalidDraw(Exception):
 
 
 class BadData(Exception):
-  """A frame of dataset ``dataset`` could not be read (wraps the ``DatasetError``)."""
+  """A frame or box of dataset ``dataset`` is unusable (wraps the ``DatasetError``)."""
 
   def __init__(self, dataset: int, error: DatasetError):
     super().__init__(str(error))
@@ -100,9 +110,25 @@ class _Crop:
   out_size: int
 
 
+def _annotation_line(source, ref: FrameRef) -> str:
+  """Where a frame's box was read: ``file:line`` (``file, object`` for image datasets), or the
+  sequence and its 1-based line when the reader did not record the file."""
+  seq = source.sequence(ref.sequence)
+  path = annotation_file(seq)
+  if path and source.is_video:
+    return f'{path}:{ref.frame + 1}'
+  if path:
+    return f'{path}, object {seq.name!r}'
+  where = f'{source.name} sequence {seq.name!r}, annotation line {ref.frame + 1}'
+  if len(seq.frame_paths) > ref.frame:
+    where += f' (frame {seq.frame_paths[ref.frame]})'
+  return where
+
+
 class StarkProcessor:
   """Reads, crops and augments the frames of a draw; ``sample(rng)`` retries like the reference
-  and counts, per dataset, the draws skipped for bad data (``DatasetError``) in ``'skipped'``."""
+  and counts, per dataset, the draws skipped for bad data (``DatasetError``: unreadable frames,
+  absurd boxes) in ``'skipped'``."""
 
   def __init__(self, sampler: StarkSampler, config: ProcessingConfig, *,
                max_attempts: int = 100):
@@ -180,7 +206,7 @@ class StarkProcessor:
 
     result = {}
     for name, group in groups.items():
-      images, masks, annos = [], [], []
+      images, masks, annos, scales = [], [], [], []
       for crop in group:
         frame, reduce = frames[key(crop.ref)]
         height, width = frame.shape[:2]
@@ -195,28 +221,39 @@ class StarkProcessor:
           jittered = np.array([width - 1 - jittered[0] - jittered[2], *jittered[1:]])
         try:
           image, mask, rf = crops.sample_target(frame, jittered, crop.factor, crop.out_size,
-                                                flip=joint_flip)
+                                                flip=joint_flip, grayscale=joint_gray)
+        except crops.WindowTooLarge as e:
+          full_height, full_width = height * reduce, width * reduce
+          gt_size = None if crop.box is None else crops.crop_window(crop.box, crop.factor)[2]
+          if gt_size is None or gt_size <= crops.max_window(full_height, full_width):
+            raise InvalidDraw(str(e)) from e  # a sane box, jittered far too large
+          raise BadData(crop.ref.dataset, DatasetError(
+              f'{_annotation_line(sources[crop.ref.dataset], crop.ref)}: absurd box '
+              f'{crop.box.tolist()}: its crop window (factor {crop.factor}) is {gt_size} pixels '
+              f'for a {full_width}x{full_height} frame')) from e
         except ValueError as e:
           raise InvalidDraw(str(e)) from e
         anno = crops.image_to_crop_box(box, jittered, rf, crop.out_size, normalize=True)
-        if joint_gray:
-          image = cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
         lo = max(0.0, 1.0 - c.brightness_jitter)
-        image = cv2.convertScaleAbs(image, alpha=rng.uniform(lo, 1.0 + c.brightness_jitter))
+        brightness = rng.uniform(lo, 1.0 + c.brightness_jitter)
+        if not c.brightness_on_device:
+          image = cv2.convertScaleAbs(image, alpha=brightness)
         if rng.random() < c.crop_flip_prob:
           image, mask = image[:, ::-1], mask[:, ::-1]
           anno = np.array([1.0 - anno[0] - anno[2], anno[1], anno[2], anno[3]])
         images.append(image)
         masks.append(mask)
         annos.append(anno)
+        scales.append(np.float32(brightness / 255.0))  # the reference's float32 multiplier
       for mask in masks:
         if mask_rejected(mask, c.backbone_stride):
           raise InvalidDraw(f'{name} crop is all padding')
-      result[name] = (np.stack(images), np.stack(masks), np.stack(annos).astype(np.float32))
+      result[name] = (np.stack(images), np.stack(masks), np.stack(annos).astype(np.float32),
+                      np.array(scales, np.float32))
 
-    t_images, t_masks, t_annos = result['template']
-    s_images, s_masks, s_annos = result['search']
-    return {
+    t_images, t_masks, t_annos, t_scales = result['template']
+    s_images, s_masks, s_annos, s_scales = result['search']
+    out = {
         'template_images': np.ascontiguousarray(t_images),
         'template_masks': np.ascontiguousarray(t_masks),
         'template_anno': t_annos,
@@ -225,4 +262,8 @@ class StarkProcessor:
         'search_anno': s_annos[0],
         'label': np.float32(draw.label),
     }
+    if c.brightness_on_device:
+      out['template_pixel_scale'] = t_scales
+      out['search_pixel_scale'] = s_scales[0]
+    return out
 

@@ -1,4 +1,5 @@
-"""STARK processing: targets, augmentation, rejection, reduced decoding, determinism, skips."""
+"""STARK processing: targets, reference crops, augmentation, rejection, reduced decoding,
+determinism, skips."""
 
 import dataclasses
 
@@ -7,8 +8,10 @@ import pytest
 
 from data_pipelines import stark_processing as sp
 from data_pipelines import stark_sampling as ss
+from data_pipelines.sources.annotation_files import ANNOTATION_FILE
 from data_pipelines.sources.base import DatasetError
 from tests.fake_sources import FakeSource, moving_boxes
+from tests.test_crops_reference import reference_frame, reference_sample_target
 
 SMALL = sp.ProcessingConfig(template_size=64, search_size=160)
 
@@ -128,3 +131,82 @@ def test_bad_frames_are_skipped_and_counted():
   only_bad = _processor([bad])
   with pytest.raises(DatasetError, match='no valid sample after 100 draws'):
     only_bad.sample(rng)
+
+
+def test_reduced_decode_is_off_by_default():
+  assert sp.ProcessingConfig().reduced_decode is False  # reduced JPEGs are not the reference's
+
+
+def test_absurd_box_is_a_counted_skip_naming_its_line():
+  boxes = moving_boxes(40, seed=1)
+  boxes[:, 2:] = 1e11  # every frame's box is absurd (a user's annotation file had one)
+  bad = FakeSource('bad', [boxes])
+  good = FakeSource('good', [moving_boxes(40, seed=i) for i in range(2)])
+  rng = np.random.default_rng(0)
+  skipped = sum(_processor([good, bad]).sample(rng)['skipped'] for _ in range(20))
+  assert skipped[0] == 0 and skipped[1] > 5
+  with pytest.raises(DatasetError, match=r"bad sequence 'bad0', annotation line \d+: absurd box "
+                     r'\[.*100000000000.0\]: .* pixels for a 160x120 frame'):
+    _processor([bad]).sample(rng)
+  bad._seqs[0] = dataclasses.replace(  # a reader that recorded its annotation file
+      bad._seqs[0], attributes={ANNOTATION_FILE: '/data/bad0/groundtruth.txt'})
+  with pytest.raises(DatasetError, match=r'/data/bad0/groundtruth.txt:\d+: absurd box'):
+    _processor([bad]).sample(rng)
+
+
+def test_sane_box_jittered_too_large_is_redrawn_not_counted():
+  src = FakeSource('v', [moving_boxes(40, seed=i) for i in range(3)])
+  cfg = dataclasses.replace(SMALL, search_scale_jitter=6.0)  # some windows > 16 frame sides
+  proc = _processor([src], cfg)
+  rng = np.random.default_rng(0)
+  too_large = 0
+  for _ in range(30):
+    draw = proc.sampler.draw(rng)
+    try:
+      proc.process(rng, draw)
+    except sp.InvalidDraw as e:
+      too_large += 'crop window' in str(e)
+  assert too_large > 0
+  assert sum(proc.sample(rng)['skipped'] for _ in range(10)) == 0
+
+
+@pytest.mark.parametrize('flip', [False, True])
+def test_joint_gray_and_flip_crops_are_the_reference_crops(flip):
+  """No jitter, brightness or crop flip: every crop is the reference crop of the frame after the
+  joint grayscale and flip (``np.fliplr``, box x -> W - 1 - x - w)."""
+  src = FakeSource('v', [moving_boxes(40, seed=i) for i in range(2)])
+  cfg = dataclasses.replace(SMALL, search_scale_jitter=0.0, search_center_jitter=0.0,
+                            brightness_jitter=0.0, crop_flip_prob=0.0, grayscale_prob=1.0,
+                            joint_flip_prob=float(flip))
+  proc = _processor([src], cfg)
+  rng = np.random.default_rng(1)
+  draw = proc.sampler.draw(rng)
+  out = proc.process(rng, draw)
+  crops = [(r, out['template_images'][i], out['template_masks'][i], 2.0, 64)
+           for i, r in enumerate(draw.templates)]
+  crops.append((draw.searches[0], out['search_images'], out['search_masks'], 5.0, 160))
+  for ref, image, mask, factor, size in crops:
+    frame = reference_frame(src.read_frame(ref.sequence, ref.frame), flip, grayscale=True)
+    box = src.sequence(ref.sequence).boxes[ref.frame].copy()
+    if flip:
+      box[0] = frame.shape[1] - 1 - box[0] - box[2]
+    want, want_mask, _ = reference_sample_target(frame, box, factor, size)
+    np.testing.assert_array_equal(image, want)
+    np.testing.assert_array_equal(mask, want_mask)
+
+
+def test_brightness_on_device_carries_the_reference_multiplier():
+  src = FakeSource('v', [moving_boxes(40, seed=i) for i in range(3)])
+  host = _processor([src]).sample(np.random.default_rng(5))
+  cfg = dataclasses.replace(SMALL, brightness_on_device=True)
+  dev = _processor([src], cfg).sample(np.random.default_rng(5))
+  assert 'search_pixel_scale' not in host
+  assert dev['template_pixel_scale'].shape == (2,) and dev['search_pixel_scale'].shape == ()
+  for name in ('template', 'search'):
+    scale = dev[f'{name}_pixel_scale']
+    assert scale.dtype == np.float32 and np.all((scale >= 0.8 / 255) & (scale <= 1.2 / 255))
+    factor = np.reshape(scale.astype(np.float64) * 255, scale.shape + (1, 1, 1))
+    want = np.clip(np.rint(dev[f'{name}_images'] * factor), 0, 255)  # the uint8 rounding
+    assert np.abs(want - host[f'{name}_images']).max() <= 1
+    assert not np.array_equal(dev[f'{name}_images'], host[f'{name}_images'])
+    np.testing.assert_array_equal(dev[f'{name}_anno'], host[f'{name}_anno'])
