@@ -1,6 +1,6 @@
 """Training recipe: losses, optimizer groups, one-step smoke per stage, freezing, exact resume
 (in process and after ``kill -9``), 8 simulated devices == 1 device, restore onto another device
-count, non-finite stop.
+count, non-finite stop, ImageNet backbone start, a custom-data run built from command-line flags.
 
 Compiled programs go to a per-session persistent cache shared with the subprocesses.
 """
@@ -38,13 +38,15 @@ def jax_cache(tmp_path_factory):
 
 
 def _train(cache, workdir, max_steps, devices=1, stages="stage1", nan_at=-1, sleep=0.0,
-           wait=True, check=True, save_init="", evaluate=False):
+           wait=True, check=True, save_init="", evaluate=False, init_backbone_from=""):
   """Runs ``tests/tiny_training_run.py`` (the tiny recipe on fake data) in a subprocess."""
   env = dict(os.environ, TRACKJAX_TEST_JAX_CACHE=cache, PYTHONPATH=str(REPO))
   cmd = [sys.executable, str(RUNNER), str(workdir), str(max_steps), "--devices", str(devices),
          "--stages", stages, "--nan-at", str(nan_at), "--sleep", str(sleep), "--save-init", str(save_init)]
   if evaluate:
     cmd.append("--evaluate")
+  if init_backbone_from:
+    cmd += ["--init-backbone-from", str(init_backbone_from)]
   if not wait:
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
   proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=400)
@@ -308,8 +310,10 @@ def test_data_config_follows_model_and_stage_and_defaults_to_synthetic():
   assert stage1.train_datasets[0]["name"] == "synthetic"
   assert stage1.train_datasets[0]["options"]["split"] == "train"
   assert stage2_val.train_datasets[0]["options"]["split"] == "val"
+  config.data.mix = ""
   config.data.train_datasets = [{"name": "got10k", "root": "/nowhere", "ratio": 1}]
-  with pytest.raises(ValueError, match="val_datasets"):
+  assert train_data.stark_data_config(config, "stage1").train_datasets[0]["name"] == "got10k"
+  with pytest.raises(ValueError, match="no validation data.*val_every_epochs=0"):
     train_data.stark_data_config(config, "stage1", split="val")
 
 
@@ -327,3 +331,70 @@ def test_real_pipeline_batches_fit_the_step_keys():
   assert batch["search_images"].shape == (4, m.search_size, m.search_size, 3)
   assert batch["search_anno"].shape == (4, 4)
   assert set(train_data.STEP_KEYS) <= set(batch)
+
+
+# ------------------------------------------------------------------------------ flags, ImageNet
+
+
+def test_flag_built_custom_data_run_through_main(tmp_path, jax_cache):
+  """A user's command on their own folder: ``python -m trackjax.main`` with dataset flags."""
+  from dataset_fixtures import write_custom  # pylint: disable=g-import-not-at-top
+  videos = write_custom(str(tmp_path / "videos"), num_seqs=2, num_frames=22, height=96,
+                        width=128)
+  workdir, cache_dir = tmp_path / "run", tmp_path / "annotations"
+  env = dict(os.environ, PYTHONPATH=str(REPO), JAX_COMPILATION_CACHE_DIR=jax_cache,
+             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+             XLA_FLAGS="--xla_force_host_platform_device_count=1 "  # as tiny_training_run.py:
+                       "--xla_backend_optimization_level=0 "  # same programs, same cache entries
+                       "--xla_llvm_disable_expensive_passes=true")
+  cmd = [sys.executable, "-m", "trackjax.main", f"--config={REPO / 'configs/stark_st50.py'}:tiny",
+         f"--workdir={workdir}", "--config.data.mix=custom:1",
+         f"--config.data.roots.custom={videos}", f"--config.data.cache_dir={cache_dir}",
+         "--config.train.val_every_epochs=0",  # no validation data: none at all, final included
+         "--config.train.stages=('stage1',)", "--config.train.max_steps=2",
+         "--config.train.global_batch_size=8", "--config.train.samples_per_epoch=32"]
+  proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=400, cwd=tmp_path)
+  assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+  assert f"[data] training: custom ({videos}) x1; no validation" in proc.stdout
+  assert list(cache_dir.glob("custom-*.pkl"))  # the custom folder was indexed and read
+  records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+  assert any(r.get("step") == 2 and "train/loss" in r for r in records)
+  assert not [r for r in records if any(k.startswith("val/") for k in r)]
+  assert checkpointing.has_final_variables(str(workdir / "stage1"))
+
+
+def test_init_backbone_from_imagenet_weights(tmp_path, jax_cache):
+  """Stage 1 of a fresh run takes the converted torchvision backbone: values and statistics."""
+  import torch  # pylint: disable=g-import-not-at-top
+  from trackjax.convert import resnet_checkpoint  # pylint: disable=g-import-not-at-top
+  from trackjax.convert.__main__ import main as convert_main  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  layout = resnet_checkpoint.torchvision_layout((1, 1, 1, 1), width=8)  # the tiny backbone
+  state_dict = {k: torch.zeros(s, dtype=torch.int64) if k.endswith("num_batches_tracked")
+                else torch.from_numpy(rng.uniform(0.5, 1.5, s).astype(np.float32))
+                for k, s in layout.items()}
+  torch.save(state_dict, tmp_path / "resnet.pth")
+  assert convert_main(["resnet", "--checkpoint", str(tmp_path / "resnet.pth"),
+                       "--out", str(tmp_path / "imagenet")]) == 0
+  proc = _train(jax_cache, tmp_path / "run", 2, save_init=tmp_path / "init",
+                init_backbone_from=tmp_path / "imagenet")
+  assert "backbone initialised from" in proc.stdout
+  fresh, trained = weights.load_variables(str(tmp_path / "init")), _final(tmp_path / "run")
+  hwio = lambda key: state_dict[key].numpy().transpose(2, 3, 1, 0)
+  params, constants = trained["params"]["backbone"], trained["constants"]["backbone"]
+  # Frozen conv1 / layer1 keep the converted kernels exactly; the statistics are constants.
+  np.testing.assert_array_equal(params["conv1"]["kernel"], hwio("conv1.weight"))
+  np.testing.assert_array_equal(params["layer1_0"]["conv2"]["kernel"],
+                                hwio("layer1.0.conv2.weight"))
+  np.testing.assert_array_equal(constants["bn1"]["running_var"],
+                                state_dict["bn1.running_var"].numpy())
+  np.testing.assert_array_equal(constants["layer3_0"]["downsample_bn"]["running_mean"],
+                                state_dict["layer3.0.downsample.1.running_mean"].numpy())
+  # layer2/3 train at 1e-5: two AdamW steps move them by at most ~2e-5 from the converted values.
+  np.testing.assert_allclose(params["layer3_0"]["conv1"]["kernel"], hwio("layer3.0.conv1.weight"),
+                             atol=5e-5)
+  assert not np.allclose(fresh["params"]["backbone"]["conv1"]["kernel"], hwio("conv1.weight"))
+  # The rest of the network starts as without it (same fresh initialisation).
+  np.testing.assert_array_equal(fresh["params"]["query_embed"].shape,
+                                trained["params"]["query_embed"].shape)
+  _assert_trees_close(fresh["params"]["cls_head"], trained["params"]["cls_head"], 0, 0)

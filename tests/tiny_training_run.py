@@ -1,7 +1,7 @@
 """Runs the tiny STARK-ST recipe on fake data in its own process, as the training tests do:
 
   python tests/tiny_training_run.py WORKDIR MAX_STEPS [--stages stage1,stage2] [--devices N]
-      [--sleep S] [--nan-at BATCH]
+      [--sleep S] [--nan-at BATCH] [--init-backbone-from DIR]
 
 ``--devices`` simulates N CPU devices. XLA flags are set here, before JAX starts: the simulated
 device count and a low backend optimisation level (compiling is most of a tiny run's time).
@@ -25,6 +25,8 @@ def main():
   parser.add_argument("--nan-at", type=int, default=-1)
   parser.add_argument("--stages", default="stage1")
   parser.add_argument("--save-init", default="", help="also write the fresh variables here")
+  parser.add_argument("--init-backbone-from", default="",
+                      help="config.init_backbone_from (a converted torchvision ResNet)")
   parser.add_argument("--evaluate", action="store_true",
                       help="end with the tracker evaluation on held-out synthetic sequences")
   args = parser.parse_args()
@@ -41,6 +43,7 @@ def main():
   from trackjax.train import stark_recipe  # pylint: disable=g-import-not-at-top
   config = tiny_config(max_steps=args.max_steps, stages=tuple(args.stages.split(",")))
   config.evaluate.after_training = args.evaluate
+  config.init_backbone_from = args.init_backbone_from
   if args.save_init:
     from trackjax import weights  # pylint: disable=g-import-not-at-top
     from trackjax.models import stark  # pylint: disable=g-import-not-at-top

@@ -3,9 +3,16 @@
 Every value of the official implementation (researchmm/Stark, ``experiments/stark_s`` and
 ``stark_st{1,2}`` yamls plus their config.py defaults) is here, named for what it does. Variants:
 
-* ``''`` (default): the reference recipe.
-* ``'tiny'``: a very small network and crops for unit tests (seconds on a CPU).
+* ``''`` (default): the reference recipe, on the reference's datasets (LaSOT, GOT-10k vottrain,
+  COCO 2017, TrackingNet at 1:1:1:1; validation on GOT-10k votval). Their folders must be given:
+  ``--config.data.roots.{lasot,got10k,coco,trackingnet}=...``, and the reference starts the backbone
+  from ImageNet: ``--config.init_backbone_from=DIR`` (``python -m trackjax.convert resnet``).
+* ``'got10k_only'``: the reference's ``*_got10k_only`` recipe: GOT-10k train (all 9335 videos) only,
+  template update interval 200 everywhere.
+* ``'tiny'``: a very small network and crops for unit tests (seconds on a CPU), synthetic data.
 * ``'quickstart'``: a reduced STARK-ST that trains on the embedded synthetic dataset on a 2-core CPU.
+
+Other data: ``--config.data.mix=custom:1 --config.data.roots.custom=/my/videos`` (docs/training.md).
 
 Config files are loaded by path, so they import this module instead of each other.
 """
@@ -21,6 +28,14 @@ from data_pipelines import config as data_config_lib
 UPDATE_INTERVALS = {"lasot": 200, "got10k_test": 200, "trackingnet": 25, "vot20": 10,
                     "vot20lt": 200, "default": 200}
 UPDATE_INTERVALS_ST101 = dict(UPDATE_INTERVALS, vot20lt=100)
+# The *_got10k_only yamls set none: MAX_SAMPLE_INTERVAL everywhere.
+UPDATE_INTERVALS_GOT10K_ONLY = {k: 200 for k in UPDATE_INTERVALS}
+
+# The reference's training and validation data (DATA.TRAIN / DATA.VAL of every baseline yaml).
+REFERENCE_MIX = "lasot:1,got10k_vottrain:1,coco:1,trackingnet:1"
+REFERENCE_VAL_MIX = "got10k_votval:1"
+GOT10K_ONLY_MIX = "got10k_train_full:1"
+VARIANTS = ("", "got10k_only", "tiny", "quickstart")
 
 
 def model_config(depth: int, score_head: bool) -> ml_collections.ConfigDict:
@@ -69,27 +84,35 @@ def stage_config(epochs: int, lr_drop_epoch: int, trainable: str, box_loss: bool
       cls_weight=0.0 if box_loss else 1.0,
       classification_samples=not box_loss,  # stage 2: half negatives, BCE on the score head
       init_from_stage=init_from_stage,
+      # Validation interval of this stage: -1 = train.val_every_epochs, 0 = none in this stage.
+      # train.val_every_epochs = 0 switches validation off in every stage.
+      val_every_epochs=-1,
   ))
 
 
 def get_stark_config(depth: int, score_head: bool, arg: str | None) -> ml_collections.ConfigDict:
   """The full recipe for STARK-S50 (depth 50, no score head), -ST50 and -ST101."""
   variant = (arg or "").strip()
-  if variant not in ("", "tiny", "quickstart"):
-    raise ValueError(f"unknown config variant {variant!r}: use '', 'tiny' or 'quickstart'")
+  if variant not in VARIANTS:
+    raise ValueError(f"unknown config variant {variant!r}: use one of "
+                     f"{', '.join(map(repr, VARIANTS))}")
   config = ml_collections.ConfigDict()
   config.variant = variant
   config.mode = "train"  # train | evaluate | track | benchmark
   config.seed = 0
   config.init_from = ""  # converted official weights (trackjax.convert) or another run's workdir
-  # ImageNet backbone (python -m trackjax.convert resnet ...), as the reference starts training.
+  # ImageNet backbone (python -m trackjax.convert resnet ...), as the reference starts training:
+  # the first stage of a fresh run takes the backbone parameters and frozen batch-norm statistics
+  # from it. Ignored when resuming and when init_from is set (it gives the whole model).
   config.init_backbone_from = ""
   config.model = model_config(depth, score_head)
   # Input pipeline (data_pipelines.config). Crop sizes, template count and the stage's sample kind
-  # are taken from config.model / config.train.<stage> by trackjax.train.train_data. With no
-  # train_datasets the embedded synthetic dataset below is used (val split for validation).
+  # are taken from config.model / config.train.<stage> by trackjax.train.train_data. Datasets:
+  # data.mix / data.val_mix ('name:ratio,...') over the folders data.roots.<kind>; an empty
+  # val_mix validates on the synthetic val split when training on synthetic data alone.
   config.data = data_config_lib.default_data_config()
-  config.data.val_datasets = []  # held-out sequences for the validation loss, same format
+  config.data.mix = REFERENCE_MIX
+  config.data.val_mix = REFERENCE_VAL_MIX
   config.synthetic = ml_collections.ConfigDict(dict(
       num_sequences=200, val_sequences=20, num_frames=100, image_size=(240, 320), seed=0))
 
@@ -101,8 +124,9 @@ def get_stark_config(depth: int, score_head: bool, arg: str | None) -> ml_collec
       checkpoint_every_steps=1000,
       keep_checkpoints=3,
       keep_period_steps=0,  # also keep every N-th step forever (0 = off)
+      # Validation loss every N epochs and at the end of each stage; 0 = no validation at all.
       val_every_epochs=20,
-      val_samples=10000,
+      val_samples=10000,  # 0 = no validation either
       max_steps=-1,  # stop early after this many steps (-1: run the schedule)
   ))
   if score_head:
@@ -124,7 +148,10 @@ def get_stark_config(depth: int, score_head: bool, arg: str | None) -> ml_collec
 
   _add_tracking_jobs(config)
 
-  if variant == "tiny":
+  if variant == "got10k_only":
+    config.data.mix = GOT10K_ONLY_MIX
+    config.tracker.update_intervals.update(UPDATE_INTERVALS_GOT10K_ONLY)
+  elif variant == "tiny":
     _make_tiny(config)
   elif variant == "quickstart":
     _make_quickstart(config)
@@ -144,6 +171,8 @@ def _make_tiny(config: ml_collections.ConfigDict) -> None:
   m.head_channels = (16, 16, 8, 8)
   m.template_size = 64
   m.search_size = 128
+  config.data.mix = "synthetic:1"  # validation: its val split
+  config.data.val_mix = ""
   config.evaluate.after_training = False  # tests that want it switch it on
   config.evaluate.synthetic_sequences = 3
   config.evaluate.synthetic_frames = 8
@@ -190,6 +219,8 @@ def _make_quickstart(config: ml_collections.ConfigDict) -> None:
   m.head_channels = (64, 32, 16, 16)
   m.template_size = 64
   m.search_size = 160
+  config.data.mix = "synthetic:1"  # validation: its val split
+  config.data.val_mix = ""
   config.synthetic.image_size = (480, 640)
   config.evaluate.synthetic_image_size = (480, 640)
   config.evaluate.synthetic_sequences = 16
@@ -201,12 +232,13 @@ def _make_quickstart(config: ml_collections.ConfigDict) -> None:
   config.train.val_every_epochs = 5
   config.train.stage1.epochs = 14
   config.train.stage1.lr_drop_epoch = 11
-  config.train.stage2.epochs = 1
-  config.train.stage2.lr_drop_epoch = 1
   config.train.stage1.learning_rate = 5e-4
   config.train.stage1.backbone_lr_scale = 1.0
   config.train.stage1.frozen = ""
-  config.train.stage2.learning_rate = 1e-3  # a fresh score head in 100 steps
+  if "stage2" in config.train:  # STARK-ST
+    config.train.stage2.epochs = 1
+    config.train.stage2.lr_drop_epoch = 1
+    config.train.stage2.learning_rate = 1e-3  # a fresh score head in 100 steps
   # Milder search-crop jitter than the reference (4.5 / 0.5): the synthetic targets move smoothly.
   config.data.processing.search_center_jitter = 3.0
   config.data.processing.search_scale_jitter = 0.25

@@ -35,9 +35,14 @@ def read_custom_sequence(seq_dir: str, *, strict: bool = False):
   absence_path = os.path.join(seq_dir, 'absence.label')
   absent = (files.read_labels(absence_path, len(frames)) if os.path.isfile(absence_path)
             else None)
-  # The frame size clips boxes when scoring (GOT-10k protocol); the header alone is read.
+  # The frame size clips boxes when scoring (GOT-10k protocol); the header alone is read. An
+  # unreadable first frame leaves it unknown: reading that frame fails (and is counted) later.
+  try:
+    image_size = image_header_size(frames[0])
+  except DatasetError:
+    image_size = None
   return files.make_sequence(name, frames, gt_path, boxes, strict=strict, absent=absent,
-                             image_size=image_header_size(frames[0]))
+                             image_size=image_size)
 
 
 def _layout_hint(root: str) -> str:

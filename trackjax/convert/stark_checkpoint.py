@@ -4,243 +4,58 @@ Official files are ``{'net': state_dict, 'epoch': ..., 'net_type': ..., ...}`` (
 such as ``STARKST_ep0050.pth.tar``) or bare state dicts. They are read with
 ``torch.load(weights_only=True)``: no arbitrary object is ever unpickled.
 
-The mapping is a table of rules (PyTorch key pattern -> Flax collection/path, tensor transform) used
-in both directions, so ``state_dict_from_variables`` is the exact inverse and the round trip is
-testable. Every key must be consumed and every Flax leaf filled with the right shape; anything else
-is an error naming the keys.
+``STARK_RULES`` maps every official key onto the Flax tree with the rule engine of
+``torch_rules``, in both directions, so ``state_dict_from_variables`` is the exact inverse and the
+round trip is testable. Every key must be consumed and every Flax leaf filled with the right shape;
+anything else is an error naming the keys.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import re
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
-import numpy as np
-from flax import traverse_util
+from trackjax.convert import torch_rules
+from trackjax.convert.torch_rules import (CheckpointError, Rule, attention_rules, conv_rules,
+                                          convert_state_dict, layer_norm_rules, linear_rules,
+                                          load_torch_checkpoint, resnet_rules,
+                                          strip_module_prefix)
 
-
-class CheckpointError(ValueError):
-  """The checkpoint does not match the model; the message names the offending keys."""
-
-
-def _oihw_to_hwio(x):
-  return np.transpose(x, (2, 3, 1, 0))
-
-
-def _hwio_to_oihw(x):
-  return np.transpose(x, (3, 2, 0, 1))
-
-
-def _identity(x):
-  return x
-
-
-@dataclasses.dataclass(frozen=True)
-class Rule:
-  torch_pattern: str  # regex over the PyTorch key, groups are substituted into ``flax_path``
-  collection: str
-  flax_path: str  # '/'-separated, with \1 \2 ... from the regex
-  to_flax: Callable[[np.ndarray], np.ndarray] = _identity
-  to_torch: Callable[[np.ndarray], np.ndarray] = _identity
-
-
-_BN_CONST = [("weight", "weight"), ("bias", "bias"), ("running_mean", "running_mean"),
-             ("running_var", "running_var")]
-
-
-def _frozen_bn_rules(torch_prefix: str, flax_prefix: str) -> list[Rule]:
-  return [Rule(rf"{torch_prefix}\.{t}", "constants", f"{flax_prefix}/{f}") for t, f in _BN_CONST]
-
-
-def _linear_rules(torch_prefix: str, flax_prefix: str) -> list[Rule]:
-  return [Rule(rf"{torch_prefix}\.weight", "params", f"{flax_prefix}/kernel", np.transpose,
-               np.transpose),
-          Rule(rf"{torch_prefix}\.bias", "params", f"{flax_prefix}/bias")]
-
-
-def _conv_rules(torch_prefix: str, flax_prefix: str, bias: bool) -> list[Rule]:
-  rules = [Rule(rf"{torch_prefix}\.weight", "params", f"{flax_prefix}/kernel", _oihw_to_hwio,
-                _hwio_to_oihw)]
-  if bias:
-    rules.append(Rule(rf"{torch_prefix}\.bias", "params", f"{flax_prefix}/bias"))
-  return rules
-
-
-def _attention_rules(torch_prefix: str, flax_prefix: str) -> list[Rule]:
-  return [Rule(rf"{torch_prefix}\.in_proj_weight", "params", f"{flax_prefix}/in_proj_kernel",
-               np.transpose, np.transpose),
-          Rule(rf"{torch_prefix}\.in_proj_bias", "params", f"{flax_prefix}/in_proj_bias"),
-          *_linear_rules(rf"{torch_prefix}\.out_proj", f"{flax_prefix}/out_proj")]
-
-
-def _layer_norm_rules(torch_prefix: str, flax_prefix: str) -> list[Rule]:
-  return [Rule(rf"{torch_prefix}\.weight", "params", f"{flax_prefix}/scale"),
-          Rule(rf"{torch_prefix}\.bias", "params", f"{flax_prefix}/bias")]
-
-
-def resnet_rules(torch_prefix: str, flax_prefix: str) -> list[Rule]:
-  """torchvision ResNet keys (``conv1``, ``bn1``, ``layerL.B.*``) -> ``trackjax.models.resnet``."""
-  p, f = torch_prefix, flax_prefix
-  block = rf"{p}\.layer(\d+)\.(\d+)"
-  fblock = rf"{f}/layer\1_\2"
-  rules = _conv_rules(rf"{p}\.conv1", f"{f}/conv1", bias=False)
-  rules += _frozen_bn_rules(rf"{p}\.bn1", f"{f}/bn1")
-  for i in (1, 2, 3):
-    rules += _conv_rules(rf"{block}\.conv{i}", rf"{fblock}/conv{i}", bias=False)
-    rules += _frozen_bn_rules(rf"{block}\.bn{i}", rf"{fblock}/bn{i}")
-  rules += _conv_rules(rf"{block}\.downsample\.0", rf"{fblock}/downsample_conv", bias=False)
-  rules += _frozen_bn_rules(rf"{block}\.downsample\.1", rf"{fblock}/downsample_bn")
-  return rules
+__all__ = ["CheckpointError", "STARK_RULES", "abstract_variables", "convert_state_dict",
+           "load_stark_variables", "load_torch_checkpoint", "stark_variables_from_state_dict",
+           "state_dict_from_variables", "strip_module_prefix"]
 
 
 def _stark_rules() -> list[Rule]:
   rules = resnet_rules(r"backbone\.0\.body", "backbone")
-  rules += _conv_rules(r"bottleneck", "bottleneck", bias=True)
+  rules += conv_rules(r"bottleneck", "bottleneck", bias=True)
   rules.append(Rule(r"query_embed\.weight", "params", "query_embed"))
   for part, attns in (("encoder", ("self_attn",)), ("decoder", ("self_attn", "multihead_attn"))):
     t, f = rf"transformer\.{part}\.layers\.(\d+)", rf"transformer/{part}_layers_\1"
     for attn in attns:
-      rules += _attention_rules(rf"{t}\.{attn}", f"{f}/{attn}")
-    rules += _linear_rules(rf"{t}\.linear1", f"{f}/ffn/linear1")
-    rules += _linear_rules(rf"{t}\.linear2", f"{f}/ffn/linear2")
+      rules += attention_rules(rf"{t}\.{attn}", f"{f}/{attn}")
+    rules += linear_rules(rf"{t}\.linear1", f"{f}/ffn/linear1")
+    rules += linear_rules(rf"{t}\.linear2", f"{f}/ffn/linear2")
     for n in (1, 2, 3) if part == "decoder" else (1, 2):
-      rules += _layer_norm_rules(rf"{t}\.norm{n}", f"{f}/norm{n}")
-  rules += _layer_norm_rules(r"transformer\.decoder\.norm", "transformer/decoder_norm")
+      rules += layer_norm_rules(rf"{t}\.norm{n}", f"{f}/norm{n}")
+  rules += layer_norm_rules(r"transformer\.decoder\.norm", "transformer/decoder_norm")
   tower = r"box_head\.conv(\d)_(tl|br)"
-  rules += _conv_rules(rf"{tower}\.0", r"box_head/conv\1_\2/conv", bias=True)
+  rules += conv_rules(rf"{tower}\.0", r"box_head/conv\1_\2/conv", bias=True)
   rules += [Rule(rf"{tower}\.1\.weight", "params", r"box_head/conv\1_\2/bn/scale"),
             Rule(rf"{tower}\.1\.bias", "params", r"box_head/conv\1_\2/bn/bias"),
             Rule(rf"{tower}\.1\.running_mean", "batch_stats", r"box_head/conv\1_\2/bn/mean"),
             Rule(rf"{tower}\.1\.running_var", "batch_stats", r"box_head/conv\1_\2/bn/var")]
-  rules += _conv_rules(r"box_head\.conv(\d)_(tl|br)", r"box_head/conv\1_\2", bias=True)
-  rules += _linear_rules(r"cls_head\.layers\.(\d+)", r"cls_head/layers_\1")
+  rules += conv_rules(r"box_head\.conv(\d)_(tl|br)", r"box_head/conv\1_\2", bias=True)
+  rules += linear_rules(r"cls_head\.layers\.(\d+)", r"cls_head/layers_\1")
   return rules
 
 
 STARK_RULES = _stark_rules()
-# PyTorch BatchNorm bookkeeping that has no Flax counterpart (momentum is fixed).
-IGNORED_KEYS = re.compile(r".*\.num_batches_tracked$")
-
-
-def _to_numpy(value) -> np.ndarray:
-  if hasattr(value, "detach"):
-    value = value.detach().cpu().numpy()
-  return np.asarray(value)
-
-
-def convert_state_dict(state_dict: Mapping[str, Any], rules: list[Rule],
-                       expected: Mapping[str, Any]) -> dict[str, Any]:
-  """Maps a PyTorch state dict onto the Flax variable tree ``expected`` (shapes only are read).
-
-  Raises ``CheckpointError`` listing unmatched keys, missing Flax leaves and shape mismatches.
-  """
-  compiled = [(re.compile(r.torch_pattern + "$"), r) for r in rules]
-  flat_expected = {"/".join(k): v for k, v in traverse_util.flatten_dict(expected).items()}
-  out: dict[str, np.ndarray] = {}
-  unmatched, mismatched, duplicated = [], [], []
-  for key, value in state_dict.items():
-    if IGNORED_KEYS.match(key):
-      continue
-    for pattern, rule in compiled:
-      m = pattern.match(key)
-      if m:
-        path = rule.collection + "/" + m.expand(rule.flax_path)
-        break
-    else:
-      unmatched.append(key)
-      continue
-    if path not in flat_expected:
-      unmatched.append(f"{key} (-> {path}, not in the model)")
-      continue
-    array = rule.to_flax(_to_numpy(value)).astype(np.float32)
-    want = tuple(flat_expected[path].shape)
-    if array.shape != want:
-      mismatched.append(f"{key} {tuple(array.shape)} -> {path} {want}")
-      continue
-    if path in out:
-      duplicated.append(key)
-    out[path] = array
-  missing = sorted(set(flat_expected) - set(out))
-  problems = []
-  if unmatched:
-    problems.append(f"{len(unmatched)} checkpoint keys have no place in the model: "
-                    + ", ".join(unmatched[:20]) + (" ..." if len(unmatched) > 20 else ""))
-  if mismatched:
-    problems.append("shape mismatches: " + "; ".join(mismatched[:20]))
-  if duplicated:
-    problems.append("keys mapped twice: " + ", ".join(duplicated))
-  if missing:
-    problems.append(f"{len(missing)} model variables not filled by the checkpoint: "
-                    + ", ".join(missing[:20]) + (" ..." if len(missing) > 20 else ""))
-  if problems:
-    raise CheckpointError("checkpoint does not match the model:\n  " + "\n  ".join(problems))
-  return traverse_util.unflatten_dict({tuple(k.split("/")): v for k, v in out.items()})
 
 
 def state_dict_from_variables(variables: Mapping[str, Any], rules: list[Rule] = STARK_RULES,
-                              torch_keys: list[str] | None = None) -> dict[str, np.ndarray]:
-  """Inverse of ``convert_state_dict``: Flax variables -> PyTorch-layout numpy state dict.
-
-  The PyTorch key names are recovered from ``torch_keys`` (e.g. the official key list); each key is
-  matched by the same rules, then filled from the Flax tree with the inverse transform.
-  """
-  flat = {"/".join(k): np.asarray(v) for k, v in traverse_util.flatten_dict(variables).items()}
-  compiled = [(re.compile(r.torch_pattern + "$"), r) for r in rules]
-  out = {}
-  for key in torch_keys:
-    if IGNORED_KEYS.match(key):
-      out[key] = np.zeros((), np.int64)
-      continue
-    for pattern, rule in compiled:
-      m = pattern.match(key)
-      if m:
-        out[key] = rule.to_torch(flat[rule.collection + "/" + m.expand(rule.flax_path)])
-        break
-    else:
-      raise CheckpointError(f"no rule for key {key}")
-  return out
-
-
-_STRIP_HINT = (
-    "It pickles Python objects besides tensors (official training checkpoints store `settings` and "
-    "`stats`), which trackjax refuses to unpickle. If you trust the file, strip it once in an "
-    "environment that has the official code on its path:\n"
-    "  python -c \"import torch; c = torch.load('IN', map_location='cpu', weights_only=False); "
-    "torch.save({'net': c['net'], 'net_type': c.get('net_type')}, 'OUT')\"\n"
-    "and convert OUT instead.")
-
-
-def load_torch_checkpoint(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
-  """Reads an official checkpoint safely; returns (state_dict, metadata such as net_type/epoch)."""
-  try:
-    import torch
-  except ImportError as e:
-    raise ImportError("reading PyTorch checkpoints needs torch: pip install 'trackjax[torch]'") from e
-  try:
-    obj = torch.load(path, map_location="cpu", weights_only=True)
-  except FileNotFoundError:
-    raise
-  except Exception as e:  # torch raises pickle.UnpicklingError (or RuntimeError in old versions).
-    if "weights_only" in str(e) or "Unsupported global" in str(e) or "Unpickl" in type(e).__name__:
-      raise CheckpointError(f"{path}: cannot be read with weights_only=True. {_STRIP_HINT}") from e
-    raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({e})") from e
-  if isinstance(obj, Mapping) and "net" in obj and isinstance(obj["net"], Mapping):
-    meta = {k: v for k, v in obj.items() if k in ("epoch", "net_type")}
-    return dict(obj["net"]), meta
-  if isinstance(obj, Mapping) and "model" in obj and isinstance(obj["model"], Mapping):
-    return dict(obj["model"]), {}
-  if isinstance(obj, Mapping) and all(hasattr(v, "shape") for v in obj.values()):
-    return dict(obj), {}
-  raise CheckpointError(f"{path}: expected a state dict or {{'net': state_dict, ...}}, "
-                        f"got {type(obj).__name__} with keys {list(obj)[:10] if isinstance(obj, Mapping) else '-'}")
-
-
-def strip_module_prefix(state_dict: Mapping[str, Any]) -> dict[str, Any]:
-  """DistributedDataParallel saves keys as ``module.*``; drop that prefix."""
-  if state_dict and all(k.startswith("module.") for k in state_dict):
-    return {k[len("module."):]: v for k, v in state_dict.items()}
-  return dict(state_dict)
+                              torch_keys: list[str] | None = None) -> dict[str, Any]:
+  """Flax STARK variables -> PyTorch-layout numpy state dict with the keys ``torch_keys``."""
+  return torch_rules.state_dict_from_variables(variables, rules, list(torch_keys or []))
 
 
 def abstract_variables(model_config) -> dict[str, Any]:

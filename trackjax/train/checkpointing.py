@@ -10,6 +10,9 @@ Layout of one stage directory (``WORKDIR/stage1``, ``WORKDIR/stage2``):
 * ``final/``: the trained variables (``params``, ``batch_stats``, ``constants``) written with
   ``trackjax.weights.save_variables`` when the stage ends; what the tracker and the next stage load.
 
+Initial weights: ``load_init_variables`` (``config.init_from``: a whole model) and
+``load_backbone_variables`` (``config.init_backbone_from``: a converted ImageNet ResNet).
+
 Parameters are replicated, so a checkpoint restores onto any device count (the restore target
 carries the current mesh's sharding).
 """
@@ -111,9 +114,67 @@ def load_init_variables(init_from: str, abstract_variables: dict[str, Any]) -> d
     if name not in loaded:
       out[name] = None
       continue
-    _check_same_tree(init_from, name, loaded[name], abstract)
+    _check_same_tree(f"init_from={init_from}", name, loaded[name], abstract)
     out[name] = loaded[name]
   return out
+
+
+def load_backbone_variables(directory: str, abstract_variables: dict[str, Any],
+                            model_config) -> dict[str, Any]:
+  """``{'params': tree, 'constants': tree}`` of the backbone for ``config.init_backbone_from``.
+
+  ``directory`` holds a converted ImageNet ResNet (``python -m trackjax.convert resnet``); its
+  depth (blocks per stage), width and norm kind must be those of ``model_config``'s backbone.
+  """
+  field = f"config.init_backbone_from={directory}"
+  meta = weights.load_metadata(directory).get("backbone")
+  if not os.path.isdir(os.path.join(os.path.abspath(directory), "variables")) or not meta:
+    raise ValueError(f"{field}: not a converted ResNet (no variables/ or no 'backbone' in "
+                     f"{weights.METADATA_FILE}); write one with `python -m trackjax.convert resnet "
+                     "--checkpoint resnet50.pth --out DIR`")
+  from trackjax.models.resnet import RESNET_DEPTHS  # pylint: disable=g-import-not-at-top
+  depth = int(model_config.backbone_depth)
+  blocks = tuple(model_config.get("backbone_blocks") or RESNET_DEPTHS[depth][:3])
+  have = tuple(meta["blocks"])[:len(blocks)]
+  problems = []
+  if have != blocks:
+    problems.append(f"its blocks per stage are {tuple(meta['blocks'])} "
+                    f"({_resnet_name(meta.get('depth'))}) but config.model.backbone_depth="
+                    f"{depth} / backbone_blocks={model_config.get('backbone_blocks')} build "
+                    f"{blocks}")
+  if int(meta["width"]) != int(model_config.backbone_width):
+    problems.append(f"its width is {meta['width']} but config.model.backbone_width="
+                    f"{model_config.backbone_width}")
+  norm = model_config.get("backbone_norm", "frozen_bn")
+  if meta["norm"] != norm:
+    problems.append(f"it holds {meta['norm']} statistics but config.model.backbone_norm="
+                    f"{norm!r} (ImageNet starts use 'frozen_bn', as the reference)")
+  if problems:
+    raise ValueError(f"{field} does not fit the model's backbone: " + "; ".join(problems))
+  loaded = weights.load_variables(directory)
+  out = {}
+  for collection in ("params", "constants"):
+    abstract = abstract_variables.get(collection, {}).get("backbone")
+    if abstract is None:
+      continue
+    tree = loaded.get(collection)
+    if tree is None:
+      raise ValueError(f"{field}: holds no {collection!r} collection")
+    _check_same_tree(field, collection, tree, abstract)
+    out[collection] = tree
+  return out
+
+
+def with_backbone(variables: dict[str, Any], backbone: dict[str, Any]) -> dict[str, Any]:
+  """``variables`` with the ``backbone`` subtree of each collection in ``backbone`` replaced."""
+  out = dict(variables)
+  for collection, tree in backbone.items():
+    out[collection] = dict(out[collection], backbone=tree)
+  return out
+
+
+def _resnet_name(depth) -> str:
+  return f"ResNet-{depth}" if depth else "a non-standard ResNet"
 
 
 def _check_same_tree(source: str, name: str, loaded: Any, abstract: Any) -> None:
@@ -127,5 +188,5 @@ def _check_same_tree(source: str, name: str, loaded: Any, abstract: Any) -> None
   if missing or wrong:
     detail = [f"missing {k}" for k in missing[:5]] + [
         f"{k}: {tuple(loaded_paths[k])} != {tuple(wanted[k])}" for k in wrong[:5]]
-    raise ValueError(f"init_from={source}: collection {name!r} does not fit the model: "
+    raise ValueError(f"{source}: collection {name!r} does not fit the model: "
                      + "; ".join(detail))

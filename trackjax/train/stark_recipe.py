@@ -5,7 +5,9 @@ on the corner head), stage 2 starts from stage 1's final weights and trains only
 (binary cross-entropy on half-negative samples, box head not run, model in train mode so dropout
 is on). STARK-S has stage 1 only. Each stage lives in ``WORKDIR/<stage>/`` (checkpoints, final
 variables); ``WORKDIR/metrics.jsonl`` and ``WORKDIR/tensorboard/`` hold the logs. Running the same
-command again resumes where the run stopped, with the same batches and the same result.
+command again resumes where the run stopped, with the same batches and the same result. Before
+anything is written, the datasets (``config.data.mix`` / ``val_mix`` over ``config.data.roots``)
+are resolved by ``check_datasets``, so a missing root or validation set fails at once.
 
 Read top to bottom: mesh, data, model and optimizer, shardings, step, restore, loop.
 """
@@ -24,6 +26,7 @@ import ml_collections
 import numpy as np
 import optax
 
+from data_pipelines import config as data_config_lib
 from trackjax.models import image_normalization
 from trackjax.models import stark
 from trackjax.train import checkpointing
@@ -59,9 +62,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     # Its bf16 rounding goes through integer bit operations, which have no gradient.
     raise ValueError(f"config.model.matmul_dtype={config.model.matmul_dtype!r} is an inference "
                      "option; train with config.train.compute_dtype='bfloat16' instead")
+  if make_iterator is None:
+    data_summary = check_datasets(config)  # before anything is written or compiled
   sharding.maybe_initialize_distributed()
   workdir = os.path.abspath(workdir)
   os.makedirs(workdir, exist_ok=True)
+  if make_iterator is None and jax.process_index() == 0:
+    print(data_summary, flush=True)
   results = []
   for index, stage in enumerate(config.train.stages):
     if stage not in config.train:
@@ -71,6 +78,40 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   if config.get("evaluate") and config.evaluate.after_training and jax.process_index() == 0:
     evaluate_trained_tracker(config, workdir)
   return results
+
+
+def validation_every_epochs(config: ml_collections.ConfigDict, stage_name: str) -> int:
+  """Validation interval of a stage in epochs; 0 = no validation in it, final one included.
+
+  ``train.val_every_epochs = 0`` (or ``train.val_samples = 0``) switches validation off in every
+  stage; ``train.<stage>.val_every_epochs`` > 0 sets that stage's interval, 0 switches it off
+  there, -1 keeps the global one.
+  """
+  global_every = int(config.train.val_every_epochs)
+  stage_every = int(config.train[stage_name].get("val_every_epochs", -1))
+  if global_every <= 0 or stage_every == 0 or int(config.train.val_samples) <= 0:
+    return 0
+  return stage_every if stage_every > 0 else global_every
+
+
+def check_datasets(config: ml_collections.ConfigDict) -> str:
+  """Resolves the training data and, for stages that validate, the validation data.
+
+  Raises naming the fields and flags to set (dataset roots, mixes, val_every_epochs) before a run
+  writes or compiles anything; returns a summary line for the log.
+  """
+  train = train_data.training_datasets(config)
+  summary = f"[data] training: {data_config_lib.describe(train)}"
+  validating = [s for s in config.train.stages if validation_every_epochs(config, s) > 0]
+  if validating:
+    try:
+      val = train_data.validation_datasets(config)
+    except ValueError as e:
+      raise ValueError(f"{e} (validating in {', '.join(validating)})") from e
+    summary += f"; validation: {data_config_lib.describe(val)}"
+  else:
+    summary += "; no validation"
+  return summary
 
 
 def evaluate_trained_tracker(config: ml_collections.ConfigDict, workdir: str):
@@ -106,7 +147,7 @@ def train_stage(config: ml_collections.ConfigDict, workdir: str, stage_name: str
                              global_batch_size=global_batch_size,
                              process_index=jax.process_index(),
                              process_count=jax.process_count())
-  val_every = int(stage.get("val_every_epochs", config.train.val_every_epochs)) * steps_per_epoch
+  val_every = validation_every_epochs(config, stage_name) * steps_per_epoch
   val_steps = max(config.train.val_samples // global_batch_size, 1)
 
   # ---------------------------------------------------------------- model and optimizer
@@ -194,7 +235,8 @@ def train_stage(config: ml_collections.ConfigDict, workdir: str, stage_name: str
 
   # ---------------------------------------------------------------- restore
   # Order: this stage's own checkpoint, else the previous stage's final weights (stage 2) or
-  # config.init_from (first stage), else a fresh initialisation.
+  # config.init_from (first stage), else a fresh initialisation, whose backbone comes from
+  # config.init_backbone_from (first stage, ImageNet weights) when set.
   manager = checkpointing.make_manager(stage_dir, config.train.keep_checkpoints,
                                        config.train.keep_period_steps)
   state, start_step = checkpointing.restore_latest(manager, abstract_state, train_iter)
@@ -208,10 +250,23 @@ def train_stage(config: ml_collections.ConfigDict, workdir: str, stage_name: str
     elif stage_index == 0 and config.get("init_from"):
       init_source = config.init_from
     fresh = jax.jit(init_variables, out_shardings=replicated)(init_rng)
+    backbone_source = config.get("init_backbone_from") if stage_index == 0 else ""
     if init_source:
       loaded = checkpointing.load_init_variables(init_source, abstract_variables)
       fresh = {k: loaded[k] if loaded.get(k) is not None else v for k, v in fresh.items()}
-      print(f"[{stage_name}] initialised from {init_source}", flush=True)
+      print(f"[{stage_name}] initialised from {init_source}"
+            + (" (config.init_backbone_from ignored: init_from gives the whole model)"
+               if backbone_source else ""), flush=True)
+    elif backbone_source:
+      backbone = checkpointing.load_backbone_variables(backbone_source, abstract_variables,
+                                                       config.model)
+      fresh = checkpointing.with_backbone(fresh, backbone)
+      print(f"[{stage_name}] backbone initialised from {backbone_source}", flush=True)
+    elif stage_index == 0 and config.model.get("backbone_norm") == "frozen_bn" and is_main:
+      print(f"[{stage_name}] WARNING: random backbone with frozen batch norm (identity "
+            "statistics, so no normalisation at all); the reference starts from ImageNet: "
+            "python -m trackjax.convert resnet --checkpoint resnet50.pth --out DIR, then "
+            "--config.init_backbone_from=DIR", flush=True)
     state = jax.jit(state_from_variables, out_shardings=replicated)(fresh)
   else:
     print(f"[{stage_name}] resumed from step {start_step}", flush=True)
@@ -304,10 +359,9 @@ def train_stage(config: ml_collections.ConfigDict, workdir: str, stage_name: str
         check_pending()  # never save a state whose step has not been checked
         checkpointing.save(manager, step, state, train_iter)
 
-      if (val_every > 0 and step % val_every == 0) or step == total_steps:
-        if config.train.val_samples > 0:
-          val_metrics = validate()
-          logger.write(step, val_metrics, prefix="val")
+      if val_every > 0 and (step % val_every == 0 or step == total_steps):
+        val_metrics = validate()
+        logger.write(step, val_metrics, prefix="val")
     check_pending()
     manager.wait_until_finished()
     checkpointing.save_final_variables(

@@ -9,8 +9,10 @@ handler saves. Tests pass their own factory with the same signature to ``train_a
 
 The data settings come from ``config.data`` (``data_pipelines.config.default_data_config()`` when
 absent); crop sizes, template count and the stage's sample kind come from the model and stage so
-that they cannot disagree. With no dataset configured, the embedded synthetic dataset is used:
-split ``train`` for training, ``val`` for validation.
+that they cannot disagree. The datasets are ``config.data.mix`` / ``val_mix`` over
+``config.data.roots`` plus the Python lists ``train_datasets`` / ``val_datasets``, resolved by
+``data_pipelines.config.resolve_datasets``; validation falls back to the synthetic val split only
+when training on the synthetic dataset alone.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 import ml_collections
+
+from data_pipelines import config as data_config_lib
 
 STEP_KEYS = ("template_images", "template_masks", "search_images", "search_masks",
              "search_anno", "label")
@@ -32,12 +36,9 @@ class IteratorFactory(Protocol):
 
 def stark_data_config(config: ml_collections.ConfigDict, stage: str,
                       split: str = "train") -> ml_collections.ConfigDict:
-  """The ``data_pipelines`` settings for ``stage`` of the recipe ``config`` and ``split``."""
-  if config.get("data") is not None:
-    data = ml_collections.ConfigDict(config.data.to_dict())
-  else:
-    from data_pipelines import config as data_config_lib  # pylint: disable=g-import-not-at-top
-    data = data_config_lib.default_data_config()
+  """The ``data_pipelines`` settings for ``stage`` of the recipe ``config`` and ``split``, with
+  the datasets resolved (``train_datasets`` holds the entries of ``split``)."""
+  data = ml_collections.ConfigDict(_data_config(config).to_dict())
   model = config.model
   data.processing.template_size = model.template_size
   data.processing.search_size = model.search_size
@@ -49,28 +50,74 @@ def stark_data_config(config: ml_collections.ConfigDict, stage: str,
     data.sampler.mode = "causal"
   data.sampler.train_cls = bool(config.train[stage].classification_samples)
   data.samples_per_epoch = config.train.samples_per_epoch
-  if split == "val":
-    datasets = list(data.get("val_datasets") or [])
-    if not datasets and not data.train_datasets:
-      datasets = [synthetic_dataset(config, "val")]
-    if not datasets:
-      raise ValueError("config.data.val_datasets is empty: name held-out sequences for "
-                       "validation (or set train.val_every_epochs = 0)")
-    data.train_datasets = datasets
-  elif not data.train_datasets:
-    data.train_datasets = [synthetic_dataset(config, "train")]
+  entries = training_datasets(config) if split == "train" else validation_datasets(config)
+  data.mix, data.val_mix, data.val_datasets = "", "", []
+  data.train_datasets = entries
   return data
+
+
+def training_datasets(config: ml_collections.ConfigDict) -> list[dict[str, Any]]:
+  """Source entries of ``config.data.mix`` + ``config.data.train_datasets``."""
+  data = _data_config(config)
+  try:
+    entries = data_config_lib.resolve_datasets(data, "train", synthetic=_synthetic_sizes(config))
+  except ValueError as e:
+    if data.get("train_datasets"):
+      raise ValueError(f"{e} (config.data.train_datasets entries are added to the mix: set "
+                       "config.data.mix='' to train on them alone)") from e
+    if config.get("variant", "") in ("", "got10k_only"):
+      raise ValueError(f"{e}. Without datasets at hand, the config's :quickstart variant trains "
+                       "on the embedded synthetic data") from e
+    raise
+  if not entries:
+    raise ValueError("no training data: config.data.mix and config.data.train_datasets are empty; "
+                     "set e.g. --config.data.mix=custom:1 --config.data.roots.custom=/my/videos "
+                     "(or --config.data.mix=synthetic:1)")
+  return entries
+
+
+def validation_datasets(config: ml_collections.ConfigDict) -> list[dict[str, Any]]:
+  """Source entries of ``config.data.val_mix`` + ``config.data.val_datasets``.
+
+  When both are empty and the training data is the synthetic dataset alone, its held-out val
+  split is used; otherwise there is no validation data, which is an error.
+  """
+  data = _data_config(config)
+  off = "or switch validation off with --config.train.val_every_epochs=0"
+  try:
+    entries = data_config_lib.resolve_datasets(data, "val", synthetic=_synthetic_sizes(config))
+  except ValueError as e:
+    raise ValueError(f"{e}; {off}") from e
+  if entries:
+    return entries
+  train = training_datasets(config)
+  if all(e["name"] == "synthetic" for e in train):
+    return [synthetic_dataset(config, "val")]
+  raise ValueError(
+      "no validation data: config.data.val_mix and config.data.val_datasets are empty while "
+      f"training on {data_config_lib.describe(train)}. Name held-out sequences, e.g. "
+      "--config.data.val_mix=custom@/my/held_out_videos:1, or "
+      "--config.data.val_mix=got10k_votval:1 --config.data.roots.got10k=/path/to/got10k; "
+      f"{off}")
 
 
 def synthetic_dataset(config: ml_collections.ConfigDict, split: str) -> dict[str, Any]:
   """The embedded synthetic dataset entry (``config.synthetic`` sizes when present)."""
+  data = data_config_lib.default_data_config()
+  data.mix = data.val_mix = "synthetic:1"
+  return data_config_lib.resolve_datasets(
+      data, "train" if split == "train" else "val", synthetic=_synthetic_sizes(config))[0]
+
+
+def _data_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  if config.get("data") is not None:
+    return config.data
+  return data_config_lib.default_data_config()
+
+
+def _synthetic_sizes(config: ml_collections.ConfigDict) -> dict[str, Any]:
   synth = config.get("synthetic") or {}
-  size = tuple(synth.get("image_size", (240, 320)))
-  return {"name": "synthetic", "ratio": 1, "options": {
-      "num_sequences": int(synth.get("num_sequences" if split == "train" else "val_sequences",
-                                     200 if split == "train" else 20)),
-      "num_frames": int(synth.get("num_frames", 100)),
-      "image_size": size, "seed": int(synth.get("seed", 0)), "split": split}}
+  return {k: synth[k] for k in data_config_lib.SYNTHETIC_DEFAULTS if k in synth}
 
 
 def build_iterator(config: ml_collections.ConfigDict, stage: str, *, split: str, seed: int,
