@@ -20,11 +20,13 @@ box whose own window is that large is bad data: the draw is skipped and counted,
 sequence and annotation line.
 
 Images stay uint8 RGB: ImageNet normalisation (mean 0.485, 0.456, 0.406; std 0.229, 0.224,
-0.225 after dividing by 255) happens on the device inside the model step, which keeps host work
-and host-to-device transfers 4x smaller. The reference applies the brightness factor in float
-after the crop (``x * (b / 255)`` clamped to [0, 1]); here it is applied in uint8 (rounded, so
-within half a grey level), or, with ``brightness_on_device``, left to the device: the sample then
-carries ``template_pixel_scale`` (T,) and ``search_pixel_scale`` () float32 ``b / 255``.
+0.225) happens on the device inside the model step, which keeps host work and host-to-device
+transfers 4x smaller. The brightness factor goes there too, as the reference applies it after the
+crop, in float32: the sample carries ``template_pixel_scale`` (T,) and ``search_pixel_scale`` ()
+equal to ``float32(b / 255)``, and the device computes ``clip(x * scale, 0, 1)``
+(``trackjax.models.image_normalization.normalize_images``). With ``brightness_jitter = 0``
+(validation, as the reference's ``ToTensor``) the scale is ``float32(1 / 255)``: within one ulp
+of the reference's ``x / 255``.
 """
 
 from __future__ import annotations
@@ -58,7 +60,6 @@ class ProcessingConfig:
   brightness_jitter: float = 0.2
   backbone_stride: int = 16
   reduced_decode: bool = False
-  brightness_on_device: bool = False
 
 
 class InvalidDraw(Exception):
@@ -236,8 +237,6 @@ class StarkProcessor:
         anno = crops.image_to_crop_box(box, jittered, rf, crop.out_size, normalize=True)
         lo = max(0.0, 1.0 - c.brightness_jitter)
         brightness = rng.uniform(lo, 1.0 + c.brightness_jitter)
-        if not c.brightness_on_device:
-          image = cv2.convertScaleAbs(image, alpha=brightness)
         if rng.random() < c.crop_flip_prob:
           image, mask = image[:, ::-1], mask[:, ::-1]
           anno = np.array([1.0 - anno[0] - anno[2], anno[1], anno[2], anno[3]])
@@ -261,9 +260,8 @@ class StarkProcessor:
         'search_masks': np.ascontiguousarray(s_masks[0]),
         'search_anno': s_annos[0],
         'label': np.float32(draw.label),
+        'template_pixel_scale': t_scales,
+        'search_pixel_scale': s_scales[0],
     }
-    if c.brightness_on_device:
-      out['template_pixel_scale'] = t_scales
-      out['search_pixel_scale'] = s_scales[0]
     return out
 

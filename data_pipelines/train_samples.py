@@ -19,8 +19,9 @@ from data_pipelines.sources.frame_files import FRAME_ERROR_REASONS, FrameError
 from data_pipelines.stark_processing import ProcessingConfig, StarkProcessor
 from data_pipelines.stark_sampling import SamplerConfig, StarkSampler
 
-SAMPLE_KEYS = ('template_images', 'template_masks', 'template_anno', 'search_images',
-               'search_masks', 'search_anno', 'label', 'skipped', 'skipped_by_reason')
+SAMPLE_KEYS = ('template_images', 'template_masks', 'template_anno', 'template_pixel_scale',
+               'search_images', 'search_masks', 'search_anno', 'search_pixel_scale', 'label',
+               'skipped', 'skipped_by_reason')
 # Why a draw was skipped: a ``FrameError`` reason, or 'other' (another ``DatasetError``).
 SKIP_REASONS = FRAME_ERROR_REASONS + ('other',)
 _OTHER = SKIP_REASONS.index('other')
@@ -149,9 +150,11 @@ class SampleFn:
         'template_images': ((t, ts, ts, 3), np.dtype(np.uint8)),
         'template_masks': ((t, ts, ts), np.dtype(bool)),
         'template_anno': ((t, 4), np.dtype(np.float32)),
+        'template_pixel_scale': ((t,), np.dtype(np.float32)),
         'search_images': ((ss, ss, 3), np.dtype(np.uint8)),
         'search_masks': ((ss, ss), np.dtype(bool)),
         'search_anno': ((4,), np.dtype(np.float32)),
+        'search_pixel_scale': ((), np.dtype(np.float32)),
         'label': ((), np.dtype(np.float32)),
         'skipped': ((self.num_datasets,), np.dtype(np.int32)),
         'skipped_by_reason': ((self.num_datasets, len(SKIP_REASONS)), np.dtype(np.int32)),

@@ -61,6 +61,8 @@ class FakeStarkData:
           "template_images": templates,
           "template_masks": np.zeros((t, ts, ts), bool),
           "template_anno": np.tile(np.array([0.25, 0.25, 0.5, 0.5], np.float32), (t, 1)),
+          "template_pixel_scale": np.full((t,), 1 / 255, np.float32),
+          "search_pixel_scale": np.float32(1 / 255),
           "search_images": search,
           "search_masks": np.zeros((ss, ss), bool),
           "search_anno": anno,

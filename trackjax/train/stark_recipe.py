@@ -190,8 +190,10 @@ def train_stage(config: ml_collections.ConfigDict, workdir: str, stage_name: str
   def forward(params, state, batch, rng, train: bool):
     variables = {"params": params, "batch_stats": state.batch_stats,
                  "constants": state.constants}
-    templates = image_normalization.normalize_images(batch["template_images"], compute_dtype)
-    search = image_normalization.normalize_images(batch["search_images"], compute_dtype)
+    templates = image_normalization.normalize_images(
+        batch["template_images"], compute_dtype, batch["template_pixel_scale"])
+    search = image_normalization.normalize_images(
+        batch["search_images"], compute_dtype, batch["search_pixel_scale"])
     outputs, updates = model.apply(
         variables, templates, batch["template_masks"], search, batch["search_masks"],
         train=train, run_box_head=run_box_head, run_score_head=run_score_head,

@@ -23,8 +23,8 @@ import ml_collections
 
 from data_pipelines import config as data_config_lib
 
-STEP_KEYS = ("template_images", "template_masks", "search_images", "search_masks",
-             "search_anno", "label")
+STEP_KEYS = ("template_images", "template_masks", "template_pixel_scale", "search_images",
+             "search_masks", "search_pixel_scale", "search_anno", "label")
 
 
 class IteratorFactory(Protocol):
@@ -50,6 +50,9 @@ def stark_data_config(config: ml_collections.ConfigDict, stage: str,
     data.sampler.mode = "causal"
   data.sampler.train_cls = bool(config.train[stage].classification_samples)
   data.samples_per_epoch = config.train.samples_per_epoch
+  if split == "val":  # the reference's validation transform: ToTensor + Normalize only
+    data.processing.brightness_jitter = 0.0
+    data.processing.crop_flip_prob = 0.0
   entries = training_datasets(config) if split == "train" else validation_datasets(config)
   data.mix, data.val_mix, data.val_datasets = "", "", []
   data.train_datasets = entries
