@@ -339,8 +339,11 @@ def test_real_pipeline_batches_fit_the_step_keys():
 def test_flag_built_custom_data_run_through_main(tmp_path, jax_cache):
   """A user's command on their own folder: ``python -m trackjax.main`` with dataset flags."""
   from dataset_fixtures import write_custom  # pylint: disable=g-import-not-at-top
+  from dataset_fixtures import truncate_file  # pylint: disable=g-import-not-at-top
   videos = write_custom(str(tmp_path / "videos"), num_seqs=2, num_frames=22, height=96,
                         width=128)
+  for i in range(3, 13):  # an interrupted copy: these frames are skipped and counted, not used
+    truncate_file(os.path.join(videos, "seq1", f"{i}.jpg"))
   workdir, cache_dir = tmp_path / "run", tmp_path / "annotations"
   env = dict(os.environ, PYTHONPATH=str(REPO), JAX_COMPILATION_CACHE_DIR=jax_cache,
              JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
@@ -359,6 +362,7 @@ def test_flag_built_custom_data_run_through_main(tmp_path, jax_cache):
   assert list(cache_dir.glob("custom-*.pkl"))  # the custom folder was indexed and read
   records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
   assert any(r.get("step") == 2 and "train/loss" in r for r in records)
+  assert records[-1]["train/skipped_dataset0_truncated"] == records[-1]["train/skipped_dataset0"] > 0
   assert not [r for r in records if any(k.startswith("val/") for k in r)]
   assert checkpointing.has_final_variables(str(workdir / "stage1"))
 

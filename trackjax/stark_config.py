@@ -276,12 +276,14 @@ def _add_tracking_jobs(config: ml_collections.ConfigDict) -> None:
   config.demo = ml_collections.ConfigDict(dict(
       source="",  # video file, image folder, or camera index ('0')
       init_box="",  # 'x,y,w,h' of the target in the first frame; '' = draw it (needs a display)
-      # Several targets: 'x,y,w,h;x,y,w,h;...' tracked as batched streams (overrides init_box).
+      # Several targets: 'x,y,w,h;x,y,w,h;...' tracked as batched streams (overrides init_box);
+      # 'draw' = draw them with the mouse (cv2.selectROIs, needs a display). Target k's boxes go to
+      # output_boxes with _<k> before the suffix (demo_boxes_0.txt, ...).
       init_boxes="",
       weights="",  # as config.evaluate.weights
       output_video="demo.mp4",  # relative to the workdir; '' = none (mp4v codec)
       output_gif="demo.gif",  # '' = none
-      output_boxes="demo_boxes.txt",  # x,y,w,h per frame
+      output_boxes="demo_boxes.txt",  # x,y,w,h per frame; demo_boxes_<k>.txt per target if several
       gif_max_side=320,  # GIF frames are downscaled to this longest side
       gif_every=2,  # keep every n-th frame in the GIF
       max_frames=0,  # 0 = all frames

@@ -76,7 +76,8 @@ def _open_source(name: str, root: str | None, cache_dir: str | None,
 def make_sources(entries, cache_dir: str | None = None) -> tuple[list[SequenceSource], list[float]]:
   """Sources and sampling ratios from ``config.data.train_datasets`` entries.
 
-  Each entry is a mapping with ``name``, ``ratio`` and optionally ``root`` and ``options``.
+  Each entry is a mapping with ``name``, ``ratio`` and optionally ``root``, ``options`` and
+  ``label`` (the mix name, e.g. ``got10k_vottrain``: what logs and skip counts call the source).
   """
   sources, ratios = [], []
   for i, entry in enumerate(entries):
@@ -85,6 +86,9 @@ def make_sources(entries, cache_dir: str | None = None) -> tuple[list[SequenceSo
       if field not in entry:
         raise ValueError(f'data.train_datasets[{i}] lacks field {field!r}: {entry}')
     options: Mapping[str, Any] = dict(entry.get('options') or {})
-    sources.append(make_source(entry['name'], entry.get('root'), cache_dir=cache_dir, **options))
+    source = make_source(entry['name'], entry.get('root'), cache_dir=cache_dir, **options)
+    if entry.get('label'):
+      source.name = str(entry['label'])
+    sources.append(source)
     ratios.append(float(entry['ratio']))
   return sources, ratios

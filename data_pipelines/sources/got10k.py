@@ -14,6 +14,9 @@ The test split annotates only the first frame: the other boxes are NaN. Sub-spli
 STARK's ``vottrain`` (7086 videos) are chosen with ``sequence_names`` or a ``split_file``: one
 sequence name a line, or one integer a line indexing the split's ``list.txt`` (the format of
 pytracking's public ``ltr/data_specs/got10k_vot_train_split.txt`` / ``got10k_vot_val_split.txt``).
+The reference's split lists ship beside this file (``got10k_vot_train_split.txt``: 7086 videos,
+``got10k_vot_val_split.txt``: 1249, ``got10k_train_full_split.txt``: 9335); ``config.data.mix``
+names them (``got10k_vottrain``, ``got10k_votval``, ``got10k_train_full``).
 """
 
 from __future__ import annotations

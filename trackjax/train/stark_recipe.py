@@ -27,6 +27,7 @@ import numpy as np
 import optax
 
 from data_pipelines import config as data_config_lib
+from data_pipelines.train_samples import SKIP_REASONS
 from trackjax.models import image_normalization
 from trackjax.models import stark
 from trackjax.train import checkpointing
@@ -286,7 +287,8 @@ def train_stage(config: ml_collections.ConfigDict, workdir: str, stage_name: str
   pending: list[tuple[int, Any]] = []  # (step, device metrics) not yet checked on the host
   sums: dict[str, float] = {}
   counted = 0
-  skipped = None
+  skipped = None  # draws skipped on bad data since this process started, per dataset
+  skipped_by_reason = None  # ... and per reason (data_pipelines.train_samples.SKIP_REASONS)
   data_wait = 0.0
   last_metrics: dict[str, float] = {}
   val_metrics: dict[str, float] = {}
@@ -327,6 +329,9 @@ def train_stage(config: ml_collections.ConfigDict, workdir: str, stage_name: str
       if "skipped" in local_batch:
         counts = np.asarray(local_batch["skipped"]).sum(axis=0)
         skipped = counts if skipped is None else skipped + counts
+      if "skipped_by_reason" in local_batch:
+        counts = np.asarray(local_batch["skipped_by_reason"]).sum(axis=0)
+        skipped_by_reason = counts if skipped_by_reason is None else skipped_by_reason + counts
       state, device_metrics = p_train_step(state, device_batch(local_batch))
       step += 1
       interval_steps += 1
@@ -349,6 +354,10 @@ def train_stage(config: ml_collections.ConfigDict, workdir: str, stage_name: str
         if skipped is not None:
           for i, count in enumerate(np.atleast_1d(skipped)):
             scalars[f"skipped_dataset{i}"] = float(count)
+        if skipped_by_reason is not None:
+          for (i, r), count in np.ndenumerate(skipped_by_reason):
+            if count:
+              scalars[f"skipped_dataset{i}_{SKIP_REASONS[r]}"] = float(count)
         logger.write(step, scalars)
         logger.advance(step, scalars)
         sums.clear()
