@@ -265,7 +265,7 @@ def resolve_datasets(config, split: str = 'train', *,
         f'{"is" if len(kinds) == 1 else "are"} not set. Set {flags} ({layouts}), or name the '
         f'folder in the entry (NAME@/path:RATIO), or choose other data with '
         f'--config.data.{mix_field}=...')
-  entries.extend(_plain(e) for e in (config.get(list_field) or []))
+  entries.extend(plain(e) for e in (config.get(list_field) or []))
   return entries
 
 
@@ -279,11 +279,12 @@ def describe(entries: list[dict[str, Any]]) -> str:
   return ', '.join(parts)
 
 
-def _plain(value):
+def plain(value):
+  """ConfigDict / FrozenConfigDict -> plain Python containers (dicts, lists, tuples)."""
   if hasattr(value, 'to_dict'):
     value = value.to_dict()
   if isinstance(value, dict):
-    return {k: _plain(v) for k, v in value.items()}
+    return {k: plain(v) for k, v in value.items()}
   if isinstance(value, (list, tuple)):
-    return type(value)(_plain(v) for v in value)
+    return type(value)(plain(v) for v in value)
   return value

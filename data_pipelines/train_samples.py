@@ -13,6 +13,7 @@ import threading
 
 import numpy as np
 
+from data_pipelines import config as data_config_lib
 from data_pipelines.sources.base import DatasetError
 from data_pipelines.sources.factory import make_sources
 from data_pipelines.sources.frame_files import FRAME_ERROR_REASONS, FrameError
@@ -68,23 +69,12 @@ class _CountingSource:
       raise
 
 
-def _plain(value):
-  """ConfigDict / FrozenConfigDict -> plain Python containers."""
-  if hasattr(value, 'to_dict'):
-    value = value.to_dict()
-  if isinstance(value, dict):
-    return {k: _plain(v) for k, v in value.items()}
-  if isinstance(value, (list, tuple)):
-    return [_plain(v) for v in value]
-  return value
-
-
 def sampler_config(data_config) -> SamplerConfig:
-  return SamplerConfig(**_plain(data_config.sampler))
+  return SamplerConfig(**data_config_lib.plain(data_config.sampler))
 
 
 def processing_config(data_config) -> ProcessingConfig:
-  return ProcessingConfig(**_plain(data_config.processing))
+  return ProcessingConfig(**data_config_lib.plain(data_config.processing))
 
 
 class SampleFn:
@@ -98,7 +88,7 @@ class SampleFn:
     if seed < 0:
       raise ValueError(f'seed must be non-negative, got {seed}')
     self.seed = int(seed)
-    self.datasets = _plain(data_config.train_datasets)
+    self.datasets = data_config_lib.plain(data_config.train_datasets)
     if not self.datasets:
       raise ValueError('data.train_datasets is empty')
     cache_dir = data_config.cache_dir
