@@ -6,11 +6,17 @@
 
 ``--config.FIELD=VALUE`` overrides any field; unknown fields fail. ``config.mode`` picks the job:
 ``train`` (default), ``evaluate`` (benchmark runner + report), ``track`` (video demo) or
-``benchmark`` (tracking speed).
+``benchmark`` (tracking speed). Every mode logs through ``trackjax.console``: progress, warnings
+and errors on the console, everything (library INFO records too) in ``WORKDIR/log.txt``.
 """
 
 from __future__ import annotations
 
+from trackjax import console
+
+console.quiet_native_logs()  # before anything imports jax or TensorFlow
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import app
 from absl import flags
 from ml_collections import config_flags
@@ -19,12 +25,21 @@ _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file, e.g. con
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and results.")
 flags.mark_flags_as_required(["config", "workdir"])
+MODES = ("train", "evaluate", "track", "benchmark")
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   config, workdir = _CONFIG.value, _WORKDIR.value
+  if config.mode not in MODES:
+    raise app.UsageError(f"config.mode={config.mode!r}: use {', '.join(MODES)}")
+  run_log = console.setup_run_logging(workdir)
+  with run_log.record_failure():
+    _run(config, workdir)
+
+
+def _run(config, workdir: str) -> None:
   if config.mode == "train":
     from trackjax.train.stark_recipe import train_and_evaluate
     train_and_evaluate(config, workdir)
@@ -34,11 +49,9 @@ def main(argv):
   elif config.mode == "track":
     from trackjax.track.video_demo import run_demo
     run_demo(config, workdir)
-  elif config.mode == "benchmark":
+  else:
     from trackjax.track.speed_benchmark import run_speed_benchmark
     run_speed_benchmark(config, workdir)
-  else:
-    raise app.UsageError(f"config.mode={config.mode!r}: use train, evaluate, track or benchmark")
 
 
 if __name__ == "__main__":

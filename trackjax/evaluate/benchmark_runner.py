@@ -30,10 +30,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import tqdm
 
 from data_pipelines.sources.base import SequenceSource
 from data_pipelines.sources.factory import make_source
+from trackjax import console
 from trackjax.evaluate import ope_metrics as om
 from trackjax.evaluate import report
 from trackjax.evaluate import result_files as rf
@@ -42,6 +42,7 @@ from trackjax.track.stark_tracker import StarkTracker
 from trackjax.track.tracker_variables import load_tracker_variables
 
 DATASETS = ('got10k', 'lasot', 'trackingnet', 'otb', 'uav123', 'nfs', 'custom', 'synthetic')
+PROGRESS_LINE_EVERY_S = 10.0  # plain progress lines (stderr not a terminal) at least this often
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,7 +120,9 @@ def track_sequences(tracker: StarkTracker, variables, source: SequenceSource, in
                     num_streams: int, on_done, reader_threads: int = 4, progress: bool = True):
   """Tracks ``indices`` of ``source`` as batched streams; ``on_done(job)`` gets each result.
 
-  ``job.boxes`` (N, 4) starts with the given initial box; ``job.times`` has N seconds.
+  ``job.boxes`` (N, 4) starts with the given initial box; ``job.times`` has N seconds. Progress
+  (process 0): a frame bar on a terminal, otherwise a line every tenth of the sequences and at
+  least every ``PROGRESS_LINE_EVERY_S`` seconds.
   """
   if not indices:
     return
@@ -129,9 +132,28 @@ def track_sequences(tracker: StarkTracker, variables, source: SequenceSource, in
   pending = list(indices)
   slots: dict[int, _Job] = {}
   total = sum(len(source.sequence(i)) for i in indices)
-  bar = tqdm.tqdm(total=total, unit='frame', disable=not progress, desc=source.name)
+  bar = console.Progress(source.name, total, unit='frame', every_s=PROGRESS_LINE_EVERY_S,
+                         enabled=progress and console.is_main_process())
+  finished = shown = 0  # sequences done, and done at the last line
+  line_every = max(1, len(indices) // 10)
+
+  def finish(job: _Job):
+    nonlocal finished
+    on_done(job)
+    finished += 1
+    bar.set(bar.n, {'sequences': f'{finished}/{len(indices)}'})
+
+  def line_if_due():  # once per step, however many sequences it finished
+    nonlocal shown
+    if finished // line_every > shown // line_every or finished == len(indices) > shown:
+      bar.line()
+      shown = finished
+
+  bar.line(f'[{source.name}] tracking {len(indices)} sequences ({total} frames), '
+           f'{streams} at once')
   with concurrent.futures.ThreadPoolExecutor(max(1, reader_threads)) as pool:
     while pending or slots:
+      line_if_due()
       for slot in range(streams):
         if slot in slots or not pending:
           continue
@@ -147,7 +169,7 @@ def track_sequences(tracker: StarkTracker, variables, source: SequenceSource, in
         bar.update(1)
         if job.length == 1:
           state = batched.release_slot(state, slot)
-          on_done(job)
+          finish(job)
         else:
           slots[slot] = job
       if not slots:
@@ -158,6 +180,7 @@ def track_sequences(tracker: StarkTracker, variables, source: SequenceSource, in
       start = time.perf_counter()
       boxes, _, state = batched.track(variables, state, frames)
       per_frame = (time.perf_counter() - start) / len(frames)
+      bar.update(len(frames))
       for slot in order:
         job = slots[slot]
         job.boxes.append(boxes[slot])
@@ -166,9 +189,8 @@ def track_sequences(tracker: StarkTracker, variables, source: SequenceSource, in
         if job.next_frame == job.length:
           state = batched.release_slot(state, slot)
           del slots[slot]
-          on_done(job)
-      bar.update(len(frames))
-      bar.set_postfix(fps=f'{bar.n / max(bar.format_dict["elapsed"], 1e-9):.1f}')
+          finish(job)
+  line_if_due()
   bar.close()
 
 

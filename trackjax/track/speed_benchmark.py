@@ -18,7 +18,6 @@ Every figure is the median over ``config.speed.repeats`` runs of ``num_frames`` 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import platform
 import statistics
@@ -30,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from data_pipelines.synthetic import SyntheticSource
+from trackjax import console
 from trackjax.track.batched_tracker import BatchedTracker
 from trackjax.track.stark_tracker import StarkTracker
 from trackjax.track.tracker_variables import load_tracker_variables, random_variables
@@ -82,8 +82,14 @@ def measure_speed(config, variables=None) -> dict[str, Any]:
   tracker = StarkTracker(config.model, config.tracker, dtype=dtype)
   n, warm, repeats = int(s.num_frames), int(s.warmup_frames), max(1, int(s.repeats))
   frames, box0 = synthetic_frames(n + warm + 1, s.image_size)
+  # Progress: one unit per timed run of `n` frames; a line per measurement (process 0).
+  progress = console.Progress('speed', repeats * (2 + len(s.stream_counts)), unit='run',
+                              enabled=console.is_main_process())
+  progress.line(f'[speed] {repeats} runs of {n} frames (after {warm} warm-up) each: end to end, '
+                f'network, batched K={",".join(str(int(k)) for k in s.stream_counts)}')
 
   # End to end, one stream.
+  progress.set(0, {'measuring': 'end_to_end'})
   e2e_runs = []
   for _ in range(repeats):
     state = tracker.init(variables, frames[0], box0)
@@ -95,22 +101,28 @@ def measure_speed(config, variables=None) -> dict[str, Any]:
     for i in range(warm):
       step(i)
     e2e_runs.append(_time_calls(lambda i: step(i, warm), n))
+    progress.update(1)
+  progress.line(f'[speed] end to end: {_summary(e2e_runs)["fps"]:.1f} fps')
 
   # Network only, one stream, inputs already on the device.
   state = tracker.init(variables, frames[0], box0)
   crop, mask, _ = tracker.search_crop(frames[1], state.box)
   crop, mask = jax.device_put(crop[None]), jax.device_put(mask[None])
   net = lambda i: jax.block_until_ready(tracker.network_step(variables, state.templates, crop, mask))
+  progress.set(progress.n, {'measuring': 'network'})
   net_runs = []
   for _ in range(repeats):
     _time_calls(net, warm)
     net_runs.append(_time_calls(net, n))
+    progress.update(1)
+  progress.line(f'[speed] network: {_summary(net_runs)["fps"]:.1f} fps')
 
   # Batched streams.
   batched_results = {}
   for k in s.stream_counts:
     k = int(k)
     batched = BatchedTracker(tracker, k)
+    progress.set(progress.n, {'measuring': f'batched K={k}'})
     runs = []
     for _ in range(repeats):
       bstate = batched.empty_state(variables)
@@ -126,10 +138,12 @@ def measure_speed(config, variables=None) -> dict[str, Any]:
       for i in range(warm):
         bstep(i)
       runs.append(_time_calls(lambda i: bstep(i, warm), n))
+      progress.update(1)
     result = _summary(runs, frames_per_call=k)
     result['fps_per_stream'] = result['fps'] / k
     batched_results[str(k)] = result
-    logging.info('K=%d: %.1f frames/s', k, result['fps'])
+    progress.line(f'[speed] batched K={k}: {result["fps"]:.1f} frames/s')
+  progress.close(summary=False)
 
   return {
       'model': config.model.name, 'variant': config.get('variant', ''),

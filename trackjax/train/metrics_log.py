@@ -1,8 +1,10 @@
 """Training observability: ``metrics.jsonl``, TensorBoard events and progress output.
 
 Every logged record goes to ``WORKDIR/metrics.jsonl`` (one JSON object per line with ``stage``,
-``step`` and the scalars) and to TensorBoard under ``WORKDIR/tensorboard/<stage>``. Progress is a
-tqdm bar with ETA when stderr is a terminal, plain log lines otherwise.
+``step`` and the scalars) and to TensorBoard under ``WORKDIR/tensorboard/<stage>``. Progress
+(``trackjax.console.Progress``) is one tqdm bar per stage with ETA when stderr is a terminal,
+otherwise a plain line per logged record (every ``config.train.log_every_steps``); the lines also
+go to the run's log file.
 """
 
 from __future__ import annotations
@@ -10,12 +12,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
 import time
 from typing import Mapping
 
 import tensorboardX
-import tqdm
+
+from trackjax import console
 
 
 class NonFiniteError(FloatingPointError):
@@ -31,6 +33,9 @@ def check_finite(stage: str, step: int, metrics: Mapping[str, float],
         "the run stopped and the last good checkpoint is kept")
 
 
+_SHOWN = ("loss", "giou", "l1", "cls", "iou", "samples_per_s", "val_loss")
+
+
 class MetricsLogger:
   """Writes scalars to ``metrics.jsonl`` and TensorBoard; shows progress (only on process 0)."""
 
@@ -41,18 +46,15 @@ class MetricsLogger:
     self.total_steps = total_steps
     self._jsonl = None
     self._tb = None
-    self._bar = None
-    self._t0 = time.time()
-    self._start_step = start_step
+    self._progress = console.Progress(stage, total_steps, initial=start_step, unit="step",
+                                      enabled=enabled, terminal=use_tqdm)
     if not enabled:
       return
     os.makedirs(workdir, exist_ok=True)
     self._jsonl = open(os.path.join(workdir, "metrics.jsonl"), "a")
     self._tb = tensorboardX.SummaryWriter(os.path.join(workdir, "tensorboard", stage))
-    if use_tqdm is None:
-      use_tqdm = sys.stderr.isatty()
-    if use_tqdm:
-      self._bar = tqdm.tqdm(total=total_steps, initial=start_step, desc=stage, dynamic_ncols=True)
+    self._progress.line(f"[{stage}] training from step {start_step} to {total_steps} "
+                        "(the first step compiles)")
 
   def write(self, step: int, scalars: Mapping[str, float], prefix: str = "train") -> None:
     if not self.enabled:
@@ -64,25 +66,19 @@ class MetricsLogger:
     for key, value in scalars.items():
       self._tb.add_scalar(f"{prefix}/{key}", float(value), int(step))
     self._tb.flush()
-    if self._bar is None:
-      done = step - self._start_step
-      elapsed = time.time() - self._t0
-      eta = elapsed / max(done, 1) * (self.total_steps - step)
-      shown = " ".join(f"{k}={v:.4g}" for k, v in scalars.items()
-                       if k in ("loss", "giou", "l1", "cls", "iou", "samples_per_s", "val_loss"))
-      print(f"[{self.stage}] {prefix} step {step}/{self.total_steps} {shown} eta {eta:.0f}s",
-            flush=True)
+    self._progress.set(step)
+    shown = " ".join(f"{k}={v:.4g}" for k, v in scalars.items() if k in _SHOWN)
+    self._progress.line(f"[{self.stage}] {prefix} step {step}/{self.total_steps} {shown} "
+                        f"eta {console.format_duration(self._progress.eta_s())}")
 
   def advance(self, step: int, scalars: Mapping[str, float] | None = None) -> None:
-    if self._bar is not None:
-      self._bar.update(step - self._bar.n)
-      if scalars:
-        self._bar.set_postfix({k: f"{v:.4g}" for k, v in scalars.items()
-                               if k in ("loss", "iou")}, refresh=False)
+    info = None
+    if scalars:
+      info = {k: float(v) for k, v in scalars.items() if k in ("loss", "iou")}
+    self._progress.set(step, info)
 
   def close(self) -> None:
-    if self._bar is not None:
-      self._bar.close()
+    self._progress.close()
     if self._tb is not None:
       self._tb.close()
     if self._jsonl is not None:
