@@ -358,7 +358,7 @@ def test_flag_built_custom_data_run_through_main(tmp_path, jax_cache):
          "--config.train.global_batch_size=8", "--config.train.samples_per_epoch=32"]
   proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=400, cwd=tmp_path)
   assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-  assert f"[data] training: custom ({videos}) x1; no validation" in proc.stdout
+  assert f"[data] training: custom ({videos}) x1; no validation" in proc.stderr
   assert list(cache_dir.glob("custom-*.pkl"))  # the custom folder was indexed and read
   records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
   assert any(r.get("step") == 2 and "train/loss" in r for r in records)
@@ -382,7 +382,7 @@ def test_init_backbone_from_imagenet_weights(tmp_path, jax_cache):
                        "--out", str(tmp_path / "imagenet")]) == 0
   proc = _train(jax_cache, tmp_path / "run", 2, save_init=tmp_path / "init",
                 init_backbone_from=tmp_path / "imagenet")
-  assert "backbone initialised from" in proc.stdout
+  assert "backbone initialised from" in proc.stderr
   fresh, trained = weights.load_variables(str(tmp_path / "init")), _final(tmp_path / "run")
   hwio = lambda key: state_dict[key].numpy().transpose(2, 3, 1, 0)
   params, constants = trained["params"]["backbone"], trained["constants"]["backbone"]

@@ -33,9 +33,9 @@ from typing import Iterator, Sequence
 
 import cv2
 import numpy as np
-import tqdm
 from PIL import Image
 
+from trackjax import console
 from trackjax.evaluate import result_files as rf
 from trackjax.track.batched_tracker import BatchedTracker
 from trackjax.track.stark_tracker import StarkTracker
@@ -300,7 +300,8 @@ def run_demo(config, workdir: str) -> dict:
                                        seed=config.get('seed', 0))
     streams = TargetStreams(StarkTracker(config.model, config.tracker), variables, first, initial)
     desc = 'demo' if streams.count == 1 else f'demo, {streams.count} targets'
-    bar = tqdm.tqdm(unit='frame', desc=desc)
+    bar = console.Progress(desc, d.max_frames or None, unit='frame', every_s=10.0,
+                           enabled=console.is_main_process())
     for index, frame in enumerate(itertools.chain([first], frames)):
       if d.max_frames and index >= d.max_frames:
         break
@@ -324,7 +325,6 @@ def run_demo(config, workdir: str) -> dict:
       if d.output_gif and index % max(1, d.gif_every) == 0:
         gif_frames.append(_gif_frame(annotated, d.gif_max_side))
       bar.update(1)
-      bar.set_postfix(fps=f'{bar.n / max(bar.format_dict["elapsed"], 1e-9):.1f}')
   finally:
     if bar is not None:
       bar.close()

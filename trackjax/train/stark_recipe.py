@@ -15,6 +15,7 @@ Read top to bottom: mesh, data, model and optimizer, shardings, step, restore, l
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import time
 from typing import Any
@@ -28,6 +29,7 @@ import optax
 
 from data_pipelines import config as data_config_lib
 from data_pipelines.train_samples import SKIP_REASONS
+from trackjax import console
 from trackjax.models import image_normalization
 from trackjax.models import stark
 from trackjax.train import checkpointing
@@ -69,7 +71,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   workdir = os.path.abspath(workdir)
   os.makedirs(workdir, exist_ok=True)
   if make_iterator is None and jax.process_index() == 0:
-    print(data_summary, flush=True)
+    console.show(data_summary)
   results = []
   for index, stage in enumerate(config.train.stages):
     if stage not in config.train:
@@ -257,26 +259,26 @@ def train_stage(config: ml_collections.ConfigDict, workdir: str, stage_name: str
     if init_source:
       loaded = checkpointing.load_init_variables(init_source, abstract_variables)
       fresh = {k: loaded[k] if loaded.get(k) is not None else v for k, v in fresh.items()}
-      print(f"[{stage_name}] initialised from {init_source}"
-            + (" (config.init_backbone_from ignored: init_from gives the whole model)"
-               if backbone_source else ""), flush=True)
+      console.show(f"[{stage_name}] initialised from {init_source}"
+                   + (" (config.init_backbone_from ignored: init_from gives the whole model)"
+                      if backbone_source else ""))
     elif backbone_source:
       backbone = checkpointing.load_backbone_variables(backbone_source, abstract_variables,
                                                        config.model)
       fresh = checkpointing.with_backbone(fresh, backbone)
-      print(f"[{stage_name}] backbone initialised from {backbone_source}", flush=True)
+      console.show(f"[{stage_name}] backbone initialised from {backbone_source}")
     elif stage_index == 0 and config.model.get("backbone_norm") == "frozen_bn" and is_main:
-      print(f"[{stage_name}] WARNING: random backbone with frozen batch norm (identity "
-            "statistics, so no normalisation at all); the reference starts from ImageNet: "
-            "python -m trackjax.convert resnet --checkpoint resnet50.pth --out DIR, then "
-            "--config.init_backbone_from=DIR", flush=True)
+      logging.warning(f"[{stage_name}] random backbone with frozen batch norm (identity "
+                      "statistics, so no normalisation at all); the reference starts from "
+                      "ImageNet: python -m trackjax.convert resnet --checkpoint resnet50.pth "
+                      "--out DIR, then --config.init_backbone_from=DIR")
     state = jax.jit(state_from_variables, out_shardings=replicated)(fresh)
   else:
-    print(f"[{stage_name}] resumed from step {start_step}", flush=True)
+    console.show(f"[{stage_name}] resumed from step {start_step}")
   if start_step >= total_steps and checkpointing.has_final_variables(stage_dir):
     manager.close()
     _close(train_iter)
-    print(f"[{stage_name}] already finished ({start_step} steps)", flush=True)
+    console.show(f"[{stage_name}] already finished ({start_step} steps)")
     return StageResult(stage_name, start_step, {}, {})
 
   # ---------------------------------------------------------------- loop
