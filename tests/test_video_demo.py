@@ -42,6 +42,17 @@ def boxes_text(boxes):
   return ";".join(",".join(f"{v:.2f}" for v in box) for box in boxes)
 
 
+
+def _assert_video_and_gif_frames(out, video: int, gif: int):
+  capture = cv2.VideoCapture(out["video"])
+  count = 0
+  while capture.read()[0]:
+    count += 1
+  capture.release()
+  assert count == video
+  with Image.open(out["gif"]) as image:
+    assert image.n_frames == gif
+
 def test_demo_on_a_video_file_writes_video_gif_and_boxes(tmp_path, frames):
   images, box = frames
   video = tmp_path / "input.mp4"
@@ -55,13 +66,7 @@ def test_demo_on_a_video_file_writes_video_gif_and_boxes(tmp_path, frames):
   boxes = rf.read_boxes(out["boxes"])
   assert boxes.shape == (5, 4) and np.all(np.isfinite(boxes))
   np.testing.assert_allclose(boxes[0], box, atol=0.01)
-  capture = cv2.VideoCapture(out["video"])
-  count = 0
-  while capture.read()[0]:
-    count += 1
-  assert count == 5
-  with Image.open(out["gif"]) as gif:
-    assert gif.n_frames == 3  # frames 0, 2, 4 (gif_every=2)
+  _assert_video_and_gif_frames(out, video=5, gif=3)  # gif: frames 0, 2, 4 (gif_every=2)
 
 
 def test_demo_on_an_image_folder_and_bad_box(tmp_path, frames):
@@ -184,13 +189,7 @@ def test_several_targets_are_batched_streams_equal_to_single_runs(tmp_path, fram
     # 3 decimals.
     np.testing.assert_allclose(tracked[k], np.stack(expected), atol=1.5e-3, err_msg=f"target {k}")
 
-  capture = cv2.VideoCapture(out["video"])
-  count = 0
-  while capture.read()[0]:
-    count += 1
-  assert count == 5
-  with Image.open(out["gif"]) as gif:
-    assert gif.n_frames == 3
+  _assert_video_and_gif_frames(out, video=5, gif=3)
 
 
 def test_several_targets_drawn_with_the_mouse(tmp_path, frames, monkeypatch):
