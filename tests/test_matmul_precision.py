@@ -140,12 +140,14 @@ def test_model_option_keeps_parameters_and_stays_within_tolerance(repo_root):
 def test_inference_variables_round_only_product_kernels(repo_root):
   config = load_config(str(repo_root / "configs/stark_st50.py") + ":tiny")
   variables = random_variables(config.model, 0)
-  assert inference_variables(variables, "float32") is variables
+  float32 = flax.traverse_util.flatten_dict(inference_variables(variables, "float32"), sep="/")
+  assert all(v.dtype == jnp.float32 for v in float32.values())
   flat = flax.traverse_util.flatten_dict(inference_variables(variables, "bfloat16"), sep="/")
   dtypes = {k: v.dtype for k, v in flat.items()}
   assert dtypes["params/backbone/layer1_0/conv1/kernel"] == jnp.bfloat16  # 1x1
   assert dtypes["params/backbone/layer1_0/conv2/kernel"] == jnp.float32  # 3x3 on 8 channels
-  assert dtypes["params/transformer/encoder_layers_0/self_attn/in_proj_kernel"] == jnp.bfloat16
+  for name in ("q_kernel", "k_kernel", "v_kernel"):  # split in-projection
+    assert dtypes[f"params/transformer/encoder_layers_0/self_attn/{name}"] == jnp.bfloat16
   assert dtypes["params/transformer/decoder_layers_0/ffn/linear1/kernel"] == jnp.float32  # 1 row
   assert dtypes["params/cls_head/layers_0/kernel"] == jnp.float32
   assert all(v == jnp.float32 for k, v in dtypes.items() if not k.endswith("kernel"))

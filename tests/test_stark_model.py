@@ -202,3 +202,14 @@ def test_resnet_serves_other_trackers_with_dilation_and_several_stages():
   plain = ResNet(blocks=(1, 1, 1), width=8)
   out, _ = plain.init_with_output(jax.random.PRNGKey(0), x)
   assert out["layer3"].shape == (1, 4, 4, 128)  # stride 16
+
+
+def test_stem_max_pool_equals_flax_max_pool_on_even_and_odd_sizes():
+  import flax.linen as nn
+  from trackjax.models.resnet import max_pool_3x3_s2
+  rng = np.random.default_rng(3)
+  for shape in ((2, 16, 12, 3), (1, 9, 7, 2), (1, 1, 2, 1)):
+    x = jnp.asarray(rng.standard_normal(shape), jnp.float32)
+    np.testing.assert_array_equal(
+        np.asarray(max_pool_3x3_s2(x)),
+        np.asarray(nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))))

@@ -9,8 +9,12 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from trackjax.models.matmul_precision import conv_hooks, dense_hooks
+from trackjax.models.convolution import Conv
+from trackjax.models.matmul_precision import dense_hooks
 from trackjax.models.normalization import BatchNorm
+
+# (convolution, norm) siblings of ``ConvBnRelu``, for ``convolution.fold_norms``.
+CONV_NORM_PAIRS = (("conv", "bn"),)
 
 
 def torch_default_init(fan_in: int):
@@ -42,9 +46,10 @@ class ConvBnRelu(nn.Module):
   @nn.compact
   def __call__(self, x, train: bool):
     fan_in = 9 * x.shape[-1]
-    x = nn.Conv(self.features, (3, 3), padding=((1, 1), (1, 1)), kernel_init=nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform"),
-                bias_init=torch_default_init(fan_in), name="conv", dtype=self.dtype,
-                **conv_hooks(self.matmul_dtype))(x)
+    x = Conv(self.features, (3, 3), padding=(1, 1),
+             kernel_init=nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform"),
+             bias_init=torch_default_init(fan_in), name="conv", dtype=self.dtype,
+             matmul_dtype=self.matmul_dtype)(x)
     return nn.relu(BatchNorm(name="bn", dtype=self.dtype)(x, train))
 
 
@@ -68,10 +73,11 @@ class CornerHead(nn.Module):
       for i, features in enumerate(self.channels):
         h = ConvBnRelu(features, name=f"conv{i + 1}_{branch}", dtype=self.dtype,
                        matmul_dtype=self.matmul_dtype)(h, train)
-      score = nn.Conv(1, (1, 1), kernel_init=nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform"),
-                      bias_init=torch_default_init(h.shape[-1]),
-                      name=f"conv{len(self.channels) + 1}_{branch}", dtype=self.dtype,
-                      **conv_hooks(self.matmul_dtype))(h)
+      score = Conv(1, (1, 1),
+                   kernel_init=nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform"),
+                   bias_init=torch_default_init(h.shape[-1]),
+                   name=f"conv{len(self.channels) + 1}_{branch}", dtype=self.dtype,
+                   matmul_dtype=self.matmul_dtype)(h)
       corners.append(soft_argmax(score[..., 0], self.stride, self.image_size))
     return jnp.concatenate(corners, axis=-1)
 

@@ -130,7 +130,7 @@ def linear(x, kernel, matmul_dtype: str | None = None):
 def mixed_conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
                                rhs_dilation=None, dimension_numbers=None, feature_group_count=1,
                                precision=None, **kwargs):
-  """A 2-D NHWC convolution as a sum of bf16 products (Flax's ``nn.Conv`` hook).
+  """A 2-D NHWC convolution as a sum of bf16 products (``convolution.Conv``'s bfloat16 path).
 
   Same signature as ``lax.conv_general_dilated``. Anything but a plain (ungrouped, no input
   dilation, explicit padding) NHWC convolution, and KxK kernels on fewer than ``MIN_CONV_CHANNELS``
@@ -177,29 +177,26 @@ def dense_hooks(matmul_dtype: str | None) -> dict[str, Callable[..., Any]]:
   return {"dot_general": mixed_dot_general, "promote_dtype": promote_keeping_bf16}
 
 
-def conv_hooks(matmul_dtype: str | None) -> dict[str, Callable[..., Any]]:
-  """Keyword arguments of ``nn.Conv`` for ``matmul_dtype`` (none for the float32 path)."""
-  if check_matmul_dtype(matmul_dtype) is None:
-    return {}
-  return {"conv_general_dilated": mixed_conv_general_dilated,
-          "promote_dtype": promote_keeping_bf16}
+# Names of the 'params' leaves that ``round_matmul_kernels`` may round.
+PRODUCT_KERNELS = ("kernel", "in_proj_kernel", "q_kernel", "k_kernel", "v_kernel")
 
 
 def round_matmul_kernels(variables, keep_float32: str = ""):
   """A copy of ``variables`` whose product kernels are rounded to bf16 once, for inference.
 
   With ``matmul_dtype='bfloat16'`` every step would otherwise round (and lay out) the float32
-  kernels again. Rounded: 'params' leaves named ``kernel`` / ``in_proj_kernel`` of 2-D products and
-  of the convolutions run as products (``conv_uses_products``), except those whose 'a/b/c' path
+  kernels again. Rounded: 'params' leaves named as in ``PRODUCT_KERNELS`` (``q/k/v_kernel`` are the
+  split in-projections of ``transformer.split_in_projections``) of 2-D products and of the
+  convolutions run as products (``conv_uses_products``), except those whose 'a/b/c' path
   matches the regex ``keep_float32``: kernels of matrix-vector products (a single query) belong
   there, since XLA's CPU backend converts a bf16 matrix back to float32 for them. The stored
-  parameters are untouched; the float32 path must be given the original variables.
+  parameters are untouched; the float32 path keeps float32 kernels.
   """
   keep = re.compile(keep_float32) if keep_float32 else None
 
   def round_leaf(path, x):
     keys = [str(getattr(k, "key", k)) for k in path]
-    if (keys[0] != "params" or keys[-1] not in ("kernel", "in_proj_kernel")
+    if (keys[0] != "params" or keys[-1] not in PRODUCT_KERNELS
         or x.dtype != jnp.float32 or x.ndim not in (2, 4)
         or (x.ndim == 4 and not conv_uses_products(x.shape))
         or (keep is not None and keep.search("/".join(keys[1:])))):

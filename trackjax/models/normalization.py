@@ -4,6 +4,9 @@
 the ``constants`` collection, never trained and never updated. ``BatchNorm`` is a trainable batch norm
 that matches ``torch.nn.BatchNorm2d``: it normalises with the biased batch variance and updates the
 running variance with the unbiased one (momentum 0.1 on the new value).
+
+In the inference form made by ``convolution.fold_norms`` both hold only ``shift``: their scale has
+been multiplied into the previous convolution's kernel, so they add ``shift`` (evaluation only).
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ class FrozenBatchNorm(nn.Module):
   @nn.compact
   def __call__(self, x):
     c = x.shape[-1]
+    if self.has_variable(CONSTANTS, "shift"):  # folded (module docstring)
+      shift = self.variable(CONSTANTS, "shift", jnp.zeros, (c,), jnp.float32).value
+      return x + shift.astype(x.dtype)
     weight = self.variable(CONSTANTS, "weight", jnp.ones, (c,), jnp.float32).value
     bias = self.variable(CONSTANTS, "bias", jnp.zeros, (c,), jnp.float32).value
     mean = self.variable(CONSTANTS, "running_mean", jnp.zeros, (c,), jnp.float32).value
@@ -48,6 +54,12 @@ class BatchNorm(nn.Module):
   @nn.compact
   def __call__(self, x, train: bool):
     c = x.shape[-1]
+    if self.has_variable("params", "shift"):  # folded (module docstring)
+      if train:
+        where = "/".join(self.scope.path) or self.name or type(self).__name__
+        raise ValueError(f"{where}: a batch norm folded into its convolution "
+                         "(inference variables) cannot train; pass the stored variables")
+      return x + self.param("shift", nn.initializers.zeros, (c,), jnp.float32).astype(x.dtype)
     scale = self.param("scale", nn.initializers.ones, (c,), jnp.float32)
     bias = self.param("bias", nn.initializers.zeros, (c,), jnp.float32)
     running_mean = self.variable("batch_stats", "mean", jnp.zeros, (c,), jnp.float32)

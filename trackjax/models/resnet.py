@@ -18,8 +18,9 @@ from typing import Any, Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
+from jax import lax
 
-from trackjax.models.matmul_precision import conv_hooks
+from trackjax.models.convolution import Conv
 from trackjax.models.normalization import FrozenBatchNorm
 
 NORMS = ("frozen_bn", "group_norm")
@@ -34,14 +35,26 @@ RESNET_DEPTHS = {
 # torchvision initialises convolutions with kaiming_normal(fan_out, relu).
 conv_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
 
+# (convolution, norm) siblings, for ``convolution.fold_norms`` (frozen batch norms only).
+CONV_NORM_PAIRS = (("conv1", "bn1"), ("conv2", "bn2"), ("conv3", "bn3"),
+                   ("downsample_conv", "downsample_bn"))
+
+
+def strided_or_dilated_3x3(dilate: Sequence[bool] = (False, False, False)) -> str:
+  """Regex over module paths of the 3x3 convolutions with a stride or a dilation: ``conv2`` of the
+  first block of layer2-4, and every ``conv2`` of a dilated stage (``convolution.winograd_kernels``
+  must skip them)."""
+  stages = "".join(str(s) for s, d in zip((2, 3, 4), dilate) if d)
+  pattern = r"layer[234]_0/conv2" + (rf"|layer[{stages}]_\d+/conv2" if stages else "")
+  return rf"(^|/)({pattern})$"
+
 
 def _conv(features, kernel, stride=1, dilation=1, name=None, dtype=jnp.float32,
           matmul_dtype=None):
   pad = dilation * (kernel - 1) // 2
-  return nn.Conv(
-      features, (kernel, kernel), strides=(stride, stride), padding=((pad, pad), (pad, pad)),
-      kernel_dilation=(dilation, dilation), use_bias=False, kernel_init=conv_init, name=name,
-      dtype=dtype, **conv_hooks(matmul_dtype))
+  return Conv(features, (kernel, kernel), strides=(stride, stride), padding=(pad, pad),
+              dilation=(dilation, dilation), use_bias=False, kernel_init=conv_init, name=name,
+              dtype=dtype, matmul_dtype=matmul_dtype)
 
 
 def _norm(kind: str, name: str, channels: int, dtype, zero_init: bool = False) -> nn.Module:
@@ -52,6 +65,24 @@ def _norm(kind: str, name: str, channels: int, dtype, zero_init: bool = False) -
                         scale_init=nn.initializers.zeros if zero_init else nn.initializers.ones,
                         name=name)
   raise ValueError(f"unknown backbone norm {kind!r}: use one of {NORMS}")
+
+
+def max_pool_3x3_s2(x):
+  """``nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))`` on NHWC, separably:
+  along each axis, output ``i`` is the maximum of inputs ``2i - 1, 2i, 2i + 1`` that exist. Strided
+  slices and maxima only, which XLA fuses with the stem's norm and ReLU (no padded copy; its CPU
+  ``reduce_window`` took 2x longer)."""
+  def along(x, axis):
+    n = x.shape[axis]
+    even = lax.slice_in_dim(x, 0, n, 2, axis)  # 2i
+    odd = lax.slice_in_dim(x, 1, n, 2, axis)  # 2i + 1
+    if odd.shape[axis] < even.shape[axis]:  # odd n: the last window has no right neighbour
+      odd = jnp.concatenate([odd, lax.slice_in_dim(even, -1, None, axis=axis)], axis)
+    # 2i - 1; the first window has no left neighbour, so it repeats 2i.
+    before = jnp.concatenate([lax.slice_in_dim(even, 0, 1, axis=axis),
+                              lax.slice_in_dim(odd, 0, odd.shape[axis] - 1, axis=axis)], axis)
+    return jnp.maximum(jnp.maximum(even, odd), before)
+  return along(along(x, 2), 1)
 
 
 class Bottleneck(nn.Module):
@@ -110,12 +141,11 @@ class ResNet(nn.Module):
     blocks = tuple(self.blocks or RESNET_DEPTHS[self.depth])
     last = max(int(name[len("layer"):]) for name in self.outputs)
     features = {}
-    x = nn.Conv(self.width, (7, 7), strides=(2, 2), padding=((3, 3), (3, 3)), use_bias=False,
-                kernel_init=conv_init, name="conv1", dtype=self.dtype,
-                **conv_hooks(self.matmul_dtype))(x.astype(self.dtype))
+    x = _conv(self.width, 7, 2, name="conv1", dtype=self.dtype,
+              matmul_dtype=self.matmul_dtype)(x.astype(self.dtype))
     x = nn.relu(_norm(self.norm, "bn1", self.width, self.dtype)(x))
     features["stem"] = x
-    x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
+    x = max_pool_3x3_s2(x)
     in_channels, dilation = self.width, 1
     for stage in range(1, last + 1):
       planes = self.width * 2 ** (stage - 1)

@@ -17,22 +17,30 @@ score head (STARK-ST), ``pred_logits`` (B, Nq, 1).
 with bf16 dot instructions: the large products and convolutions round their operands to bfloat16 and
 accumulate in float32 (``matmul_precision``); parameters, norms, softmax and soft-argmax stay float32
 and the parameter tree is unchanged. The default (float32) is the reference computation.
+
+Trackers run the network on ``inference_variables(variables, matmul_dtype)``: the same function in
+fewer operations (batch norms folded into kernels, Winograd 3x3 kernels, split attention
+projections), prepared once per variables object.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Sequence
 
 import flax.linen as nn
 import flax.struct
+import jax
 import jax.numpy as jnp
 
 from trackjax.geometry.device_boxes import xyxy_to_cxcywh
+from trackjax.models import heads, resnet
+from trackjax.models.convolution import Conv, fold_norms, winograd_kernels
 from trackjax.models.heads import CornerHead, MLP, torch_default_init
-from trackjax.models.matmul_precision import check_matmul_dtype, conv_hooks, round_matmul_kernels
+from trackjax.models.matmul_precision import check_matmul_dtype, round_matmul_kernels
 from trackjax.models.position_encoding import downsample_mask, sine_position_encoding
-from trackjax.models.resnet import ResNet
-from trackjax.models.transformer import Transformer
+from trackjax.models.resnet import ResNet, strided_or_dilated_3x3
+from trackjax.models.transformer import Transformer, split_in_projections
 
 
 @flax.struct.dataclass
@@ -76,10 +84,9 @@ class Stark(nn.Module):
                            width=self.backbone_width, outputs=("layer3",), norm=self.backbone_norm,
                            dtype=self.dtype, matmul_dtype=matmul_dtype)
     in_channels = self.backbone_width * 16
-    self.bottleneck = nn.Conv(
+    self.bottleneck = Conv(
         self.hidden_dim, (1, 1), kernel_init=nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform"),
-        bias_init=torch_default_init(in_channels), dtype=self.dtype,
-        **conv_hooks(matmul_dtype))
+        bias_init=torch_default_init(in_channels), dtype=self.dtype, matmul_dtype=matmul_dtype)
     self.transformer = Transformer(
         num_heads=self.num_heads, num_encoder_layers=self.num_encoder_layers,
         num_decoder_layers=self.num_decoder_layers, dim_feedforward=self.dim_feedforward,
@@ -150,12 +157,23 @@ MATVEC_KERNELS = r"^(transformer/decoder_layers_\d+|cls_head)/"
 def inference_variables(variables, matmul_dtype: str | None):
   """``variables`` as the jitted tracking functions should take them for ``matmul_dtype``.
 
-  float32: unchanged. bfloat16: product kernels rounded to bf16 once (``round_matmul_kernels``),
-  which saves rounding them on every frame. Either form gives the same function of the inputs up to
-  float32 rounding.
+  A new tree, computed once per variables object (the tracker caches it) by one jitted program; the
+  stored parameters are untouched and ``Stark`` reads either form, which gives the same function
+  of the inputs up to float32 rounding (the parity tests hold for both). Batch norms are folded
+  into the convolutions before them (``convolution.fold_norms``) and attention in-projections split
+  into three kernels (``transformer.split_in_projections``). float32: 3x3 stride-1 convolutions
+  from 128 input channels get Winograd kernels (``convolution.winograd_kernels``). bfloat16:
+  product kernels are rounded to bf16 once (``round_matmul_kernels``) instead of on every frame.
   """
-  if check_matmul_dtype(matmul_dtype) is None:
-    return variables
+  return _inference_form(variables, check_matmul_dtype(matmul_dtype))
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _inference_form(variables, matmul_dtype: str | None):
+  variables = fold_norms(variables, resnet.CONV_NORM_PAIRS + heads.CONV_NORM_PAIRS)
+  variables = split_in_projections(variables)
+  if matmul_dtype is None:
+    return winograd_kernels(variables, skip=strided_or_dilated_3x3())
   return round_matmul_kernels(variables, keep_float32=MATVEC_KERNELS)
 
 

@@ -32,12 +32,50 @@ def dense(features: int, fan_in: int, name: str, dtype, matmul_dtype=None) -> nn
                   name=name, dtype=dtype, **dense_hooks(matmul_dtype))
 
 
+# Inference form of the in-projection (``split_in_projections``): [Wq; Wk; Wv] as three (C, C)
+# kernels and biases, so that no step slices the stored (C, 3C) kernel (slices are copies on XLA's
+# CPU backend).
+SPLIT_NAMES = (("q_kernel", "k_kernel", "v_kernel"), ("q_bias", "k_bias", "v_bias"))
+
+
+def split_in_projections(variables):
+  """A copy of ``variables`` whose attention in-projections are three separate kernels and biases.
+
+  Leaves ``in_proj_kernel`` (C, 3C) / ``in_proj_bias`` (3C,) become ``q_kernel``, ``k_kernel``,
+  ``v_kernel`` (C, C) and ``q_bias``, ``k_bias``, ``v_bias`` (C,); ``MultiheadAttention`` reads
+  either form and computes the same products. The stored parameters are untouched.
+  """
+  def visit(tree):
+    if not isinstance(tree, dict):
+      return tree
+    out = {k: visit(v) for k, v in tree.items()}
+    if "in_proj_kernel" in out and "in_proj_bias" in out:
+      w, b = out.pop("in_proj_kernel"), out.pop("in_proj_bias")
+      c = w.shape[0]
+      for i, (kernel, bias) in enumerate(zip(*SPLIT_NAMES)):
+        out[kernel], out[bias] = w[:, i * c:(i + 1) * c], b[i * c:(i + 1) * c]
+    return out
+  return {k: visit(dict(v)) if k == "params" else v for k, v in variables.items()}
+
+
 class MultiheadAttention(nn.Module):
   """``torch.nn.MultiheadAttention``: q scaled by 1/sqrt(head_dim), dropout on attention weights.
 
+  Padded keys get a ``finfo.min`` bias. Two cases skip work whose result is known, without changing
+  the function:
+
+  * one key (the decoder's self-attention over its single query): the weights are exactly 1, so
+    the output is the value projection;
+  * few queries over many keys (``num_heads * Lq < Lk``, the decoder's cross-attention over the
+    528 memory tokens), without dropout: the key projection is applied to the queries
+    (``q . (W_k m + b_k) = (W_k^T q) . m + q . b_k``) and the value projection to the weighted
+    memory (``sum p (W_v m + b_v) = W_v (sum p m) + b_v``), so the memory is never projected.
+
   With ``matmul_dtype='bfloat16'`` the projections and both attention products round their operands
   to bf16 (float32 accumulation) and the softmax is normalised after the product with the values;
-  the softmax itself is float32.
+  the softmax, and the small products of the few-queries case, are float32. (On float32, XLA
+  0.10's CPU backend fuses the normalised-after form into one slower kernel: 1.5x on ST50's
+  encoder, so the float32 path normalises first.)
   """
 
   num_heads: int
@@ -45,29 +83,48 @@ class MultiheadAttention(nn.Module):
   dtype: Any = jnp.float32
   matmul_dtype: str | None = None
 
+  def in_projections(self, c):
+    """(wq, wk, wv), (bq, bk, bv) from the stored (C, 3C) kernel or its split inference form."""
+    if self.has_variable("params", SPLIT_NAMES[0][0]):
+      ws = [self.param(n, xavier_uniform, (c, c), jnp.float32) for n in SPLIT_NAMES[0]]
+      bs = [self.param(n, nn.initializers.zeros, (c,), jnp.float32) for n in SPLIT_NAMES[1]]
+    else:
+      w = self.param("in_proj_kernel", xavier_uniform, (c, 3 * c), jnp.float32)
+      b = self.param("in_proj_bias", nn.initializers.zeros, (3 * c,), jnp.float32)
+      ws, bs = split_last_axis(w, 3), split_last_axis(b, 3)
+    if self.matmul_dtype is None or ws[0].dtype != jnp.bfloat16:  # bf16: pre-rounded, kept so
+      ws = [x.astype(self.dtype) for x in ws]
+    return ws, [x.astype(self.dtype) for x in bs]
+
   @nn.compact
   def __call__(self, query, key, value, key_padding_mask=None, deterministic: bool = True):
     c = query.shape[-1]
-    head_dim = c // self.num_heads
-    w = self.param("in_proj_kernel", xavier_uniform, (c, 3 * c), jnp.float32)
-    if self.matmul_dtype is None or w.dtype != jnp.bfloat16:  # bf16: pre-rounded, kept as it is
-      w = w.astype(self.dtype)
-    b = self.param("in_proj_bias", nn.initializers.zeros, (3 * c,), jnp.float32).astype(self.dtype)
-    wq, wk, wv = split_last_axis(w, 3)
-    q = linear(query.astype(self.dtype), wq, self.matmul_dtype) + b[:c]
-    k = linear(key.astype(self.dtype), wk, self.matmul_dtype) + b[c:2 * c]
-    v = linear(value.astype(self.dtype), wv, self.matmul_dtype) + b[2 * c:]
-    q = q * (head_dim ** -0.5)
-
-    def heads(t):  # (B, L, C) -> (B, H, L, D): head-major, so both products are plain batched
-      # matmuls (about 1.6x faster on CPU than einsums over the (B, L, H, D) layout).
-      return jnp.swapaxes(t.reshape(*t.shape[:-1], self.num_heads, head_dim), -3, -2)
-
-    logits = matmul(heads(q), jnp.swapaxes(heads(k), -1, -2), self.matmul_dtype).astype(jnp.float32)
+    h, head_dim = self.num_heads, c // self.num_heads
+    (wq, wk, wv), (bq, bk, bv) = self.in_projections(c)
+    out_proj = nn.Dense(c, kernel_init=xavier_uniform, bias_init=nn.initializers.zeros,
+                        name="out_proj", dtype=self.dtype, **dense_hooks(self.matmul_dtype))
+    lq, lk = query.shape[-2], key.shape[-2]
+    no_dropout = deterministic or self.dropout == 0.0
+    if lk == 1 and no_dropout:
+      return out_proj(linear(value.astype(self.dtype), wv, self.matmul_dtype) + bv)
+    q = (linear(query.astype(self.dtype), wq, self.matmul_dtype) + bq) * (head_dim ** -0.5)
+    bias = None
     if key_padding_mask is not None:
       # A finite minimum instead of -inf: identical whenever a row has one valid key, and a fully
       # padded row gives uniform weights instead of NaN.
-      logits = jnp.where(key_padding_mask[:, None, None, :], jnp.finfo(jnp.float32).min, logits)
+      bias = jnp.where(key_padding_mask, jnp.finfo(jnp.float32).min, 0.0)[:, None, None, :]
+    if h * lq < lk and no_dropout:
+      return out_proj(self._few_queries(q, key, value, bias, wk, bk, wv, bv))
+
+    def heads(t):  # (B, L, C) -> (B, H, L, D): head-major, so both products are plain batched
+      # matmuls (about 1.6x faster on CPU than einsums over the (B, L, H, D) layout).
+      return jnp.swapaxes(t.reshape(*t.shape[:-1], h, head_dim), -3, -2)
+
+    k = linear(key.astype(self.dtype), wk, self.matmul_dtype) + bk
+    v = linear(value.astype(self.dtype), wv, self.matmul_dtype) + bv
+    logits = matmul(heads(q), jnp.swapaxes(heads(k), -1, -2), self.matmul_dtype).astype(jnp.float32)
+    if bias is not None:
+      logits = logits + bias
     if self.matmul_dtype is None:
       weights = jax.nn.softmax(logits, axis=-1).astype(self.dtype)
       weights = nn.Dropout(self.dropout)(weights, deterministic=deterministic)
@@ -75,14 +132,34 @@ class MultiheadAttention(nn.Module):
     else:
       # Softmax normalised after the product with the values: one exp pass over the (Lq, Lk)
       # logits, the division on (Lq, D) only, and bf16 operands (1.25x faster than above on ST50).
+      # Dropout before or after the division is the same elementwise scaling.
       exp = jnp.exp(logits - jnp.max(logits, axis=-1, keepdims=True))
       total = jnp.sum(exp, axis=-1, keepdims=True)
       exp = nn.Dropout(self.dropout)(exp, deterministic=deterministic)
-      out = (matmul(exp, heads(v).astype(jnp.float32), self.matmul_dtype) / total).astype(self.dtype)
-    out = jnp.swapaxes(out, -3, -2).reshape(*query.shape[:-1], c)
-    return nn.Dense(c, kernel_init=xavier_uniform, bias_init=nn.initializers.zeros,
-                    name="out_proj", dtype=self.dtype,
-                    **dense_hooks(self.matmul_dtype))(out)
+      out = matmul(exp, heads(v).astype(jnp.float32), self.matmul_dtype) / total
+      out = out.astype(self.dtype)
+    return out_proj(jnp.swapaxes(out, -3, -2).reshape(*query.shape[:-1], c))
+
+  def _few_queries(self, q, key, value, bias, wk, bk, wv, bv):
+    """Attention of (B, Lq, C) scaled queries with the key/value projections moved off the keys.
+
+    Per-head products are written with a one-hot (H, C) head mask over the channels instead of
+    (C, H, D) views of the kernels, which XLA would transpose (copy) on every step.
+    """
+    c, h = q.shape[-1], self.num_heads
+    f32 = lambda t: t.astype(jnp.float32)
+    own = (jnp.arange(c) // (c // h))[None, :] == jnp.arange(h)[:, None]  # (H, C): head's channels
+    q_heads = jnp.where(own, f32(q)[:, :, None, :], 0.0)  # (B, Lq, H, C): q_h on its channels
+    q_key = jnp.einsum("bqhj,cj->bhqc", q_heads, f32(wk))  # W_k,h^T q_h
+    q_bias = jnp.einsum("bqhj,j->bhq", q_heads, f32(bk))[..., None]  # q_h . b_k,h
+    logits = jnp.einsum("bhqc,bkc->bhqk", q_key, f32(key)) + q_bias
+    if bias is not None:
+      logits = logits + bias
+    weights = jax.nn.softmax(logits, axis=-1)
+    context = jnp.einsum("bhqk,bkc->bhqc", weights, f32(value))  # weighted memory per head
+    every = jnp.einsum("bhqc,cj->bhqj", context, f32(wv))  # W_v of all heads; keep head h's own
+    out = jnp.sum(jnp.where(own[None, :, None, :], every, 0.0), axis=1) + f32(bv)
+    return out.astype(self.dtype)
 
 
 class FeedForward(nn.Module):

@@ -119,9 +119,9 @@ class StarkTracker:
     dataset: key of ``update_intervals``; default ``tracker_config.dataset``.
     dtype: compute dtype of the network (float32 as the reference; bfloat16 as an option).
 
-  ``model_config.matmul_dtype='bfloat16'`` (bf16 products, float32 accumulation: a CPU speed option)
-  rounds the product kernels of ``variables`` once and reuses them while the same ``variables``
-  object is passed (``inference_variables``).
+  ``variables`` are prepared for inference once (``stark.inference_variables``: norms folded into
+  kernels, Winograd kernels, split attention projections; with ``model_config.matmul_dtype=
+  'bfloat16'`` also bf16-rounded product kernels) and reused while the same object is passed.
   """
 
   def __init__(self, model_config, tracker_config, dataset: str | None = None, dtype: Any = jnp.float32):
@@ -147,8 +147,6 @@ class StarkTracker:
 
   def inference_variables(self, variables):
     """``variables`` as the jitted functions take them (``stark.inference_variables``), cached."""
-    if self.matmul_dtype is None:
-      return variables
     if self._prepared is not None and self._prepared[0] is variables:
       return self._prepared[1]
     prepared = inference_variables(variables, self.matmul_dtype)
