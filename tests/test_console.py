@@ -172,3 +172,16 @@ def test_disabled_progress_writes_nothing(capsys):
   progress.update(4)
   progress.close()
   assert capsys.readouterr().err == ""
+
+
+def test_native_info_lines_go_to_the_log_and_the_rest_back_to_stderr(capfd, caplog):
+  caplog.set_level(logging.INFO, logger="tensorflow.native")
+  with console._native_info_to_log():
+    os.write(2, b"I0000 00:00:1796229242.282619 1810 port.cc:153] oneDNN custom operations are on.\n")
+    os.write(2, b"W0000 00:00:1796229242.3 1810 cuda.cc:1] a native warning\n")
+    os.write(2, b"2025-01-01 12:00:00.000001: I tensorflow/core/cpu_feature_guard.cc:1] AVX\n")
+    os.write(2, b"plain text from C\n")
+  err = capfd.readouterr().err
+  assert err == "W0000 00:00:1796229242.3 1810 cuda.cc:1] a native warning\nplain text from C\n"
+  messages = [r.getMessage() for r in caplog.records if r.name == "tensorflow.native"]
+  assert len(messages) == 2 and "oneDNN" in messages[0] and "cpu_feature_guard" in messages[1]

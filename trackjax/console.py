@@ -9,15 +9,22 @@ resumed runs; so do progress and status lines. Only process 0 shows progress and
 
 ``quiet_native_logs()`` runs before jax or TensorFlow is imported: their C++ loggers read
 ``TF_CPP_MIN_LOG_LEVEL`` once, at import; at 1 their INFO banners (TF's CPU-instruction and oneDNN
-notices) are dropped and native warnings and errors still reach stderr.
+notices) are dropped and native warnings and errors still reach stderr. TensorFlow 2.19 and newer
+print some banners through absl before reading that variable (tensorflow/tensorflow#100442), so the
+first ``import tensorflow`` after it also runs with file descriptor 2 captured: native INFO lines
+go to the log (record ``tensorflow.native``), every other line back to stderr, in order.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.abc
+import importlib.util
 import logging
 import os
+import re
 import sys
+import tempfile
 import time
 from typing import Mapping
 
@@ -32,9 +39,78 @@ _progress_log = logging.getLogger("trackjax.progress")
 _clock = time.perf_counter  # progress timing (replaced in tests)
 
 
+# Native INFO lines: glog/absl ("I1202 16:32:08.123 ..." or "I0000 00:00:..."), TF's older
+# "2025-01-01 12:00:00.000000: I tensorflow/..." and absl's notice that logging is not initialised.
+_NATIVE_INFO_LINE = re.compile(
+    rb"^(I\d{4} \d\d:\d\d:\d\d|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: I |"
+    rb"WARNING: All log messages before absl::InitializeLog\(\) is called)")
+
+
 def quiet_native_logs() -> None:
-  """Hides C++ INFO logging of TensorFlow and XLA (a value set by the user is kept)."""
-  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+  """Hides C++ INFO logging of TensorFlow and XLA (a value set by the user is kept).
+
+  ``TF_CPP_MIN_LOG_LEVEL`` set by the user is respected: at 0 nothing is filtered.
+  """
+  if os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1") == "0":
+    return
+  if "tensorflow" not in sys.modules and not any(
+      isinstance(finder, _QuietTensorflowImport) for finder in sys.meta_path):
+    sys.meta_path.insert(0, _QuietTensorflowImport())
+
+
+@contextlib.contextmanager
+def _native_info_to_log():
+  """Captures file descriptor 2; INFO lines become log records, the rest is written back."""
+  sys.stderr.flush()
+  saved = os.dup(2)
+  with tempfile.TemporaryFile() as captured:
+    os.dup2(captured.fileno(), 2)
+    try:
+      yield
+    finally:
+      sys.stderr.flush()
+      os.dup2(saved, 2)
+      os.close(saved)
+      captured.seek(0)
+      native = logging.getLogger("tensorflow.native")
+      for line in captured.read().splitlines(keepends=True):
+        if _NATIVE_INFO_LINE.match(line):
+          native.info("%s", line.decode(errors="replace").rstrip())
+        else:
+          os.write(2, line)
+
+
+class _QuietTensorflowImport(importlib.abc.MetaPathFinder):
+  """One-shot import hook: the first ``import tensorflow`` runs under ``_native_info_to_log``."""
+
+  def find_spec(self, name, path=None, target=None):
+    if name != "tensorflow":
+      return None
+    sys.meta_path.remove(self)
+    spec = importlib.util.find_spec(name)
+    if spec is not None and spec.loader is not None:
+      spec.loader = _QuietLoader(spec.loader)
+    return spec
+
+
+class _QuietLoader(importlib.abc.Loader):
+  def __init__(self, loader):
+    self._loader = loader
+
+  def __getattr__(self, name):
+    return getattr(self._loader, name)
+
+  def create_module(self, spec):
+    return self._loader.create_module(spec)
+
+  def exec_module(self, module):
+    try:
+      with _native_info_to_log():
+        self._loader.exec_module(module)
+    finally:  # the module keeps its own loader
+      module.__loader__ = self._loader
+      if module.__spec__ is not None:
+        module.__spec__.loader = self._loader
 
 
 def launch_process_index() -> int:
