@@ -1,4 +1,4 @@
-"""STARK-ST training-input throughput: triplets per second, in process and with workers.
+"""Training-input throughput: template/search triplets per second, in process and with workers.
 
     PYTHONPATH=. python benchmarks/data_throughput.py --workers 2 --runs 5
 
@@ -24,6 +24,7 @@ import time
 import cv2
 import numpy as np
 
+from data_pipelines import sot_processing
 from data_pipelines.config import default_data_config
 from data_pipelines.train_iterator import build_train_iterator
 from data_pipelines.train_samples import SampleFn
@@ -85,10 +86,10 @@ def make_config(data_root: str, reduced_decode: bool):
 
 def in_process_run(config, num_triplets: int, batch_size: int, seed: int) -> dict:
   """Times decode, crop/augment and batching of ``num_triplets`` samples in this process."""
-  fn = SampleFn(config, seed)
+  fn = SampleFn(config, seed, sot_processing.build_processor)
   processor = fn.processor
   decode = [0.0]
-  for source in processor.sampler.sources:
+  for source in processor.sources:
     original = source.read_frame
 
     def timed(index, frame, reduce=1, _original=original):
@@ -121,7 +122,8 @@ def in_process_run(config, num_triplets: int, batch_size: int, seed: int) -> dic
 
 def pipeline_run(config, workers: int, num_batches: int, batch_size: int, seed: int) -> float:
   config.num_workers = workers
-  it = build_train_iterator(config, seed=seed, global_batch_size=batch_size)
+  it = build_train_iterator(config, seed=seed, global_batch_size=batch_size,
+                            build_processor=sot_processing.build_processor)
   next(it)  # start-up (worker spawn, index build) is not throughput
   start, cpu_start = time.perf_counter(), time.process_time()
   for _ in range(num_batches):

@@ -21,9 +21,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from trackjax.config_files import load_config
+from trackjax.families.stark.model import Tokens, build_stark, dummy_inputs, inference_variables
 from trackjax.models.image_normalization import normalize_images
 from trackjax.models.matmul_precision import MATMUL_DTYPES
-from trackjax.models.stark import Tokens, build_stark, dummy_inputs, inference_variables
 
 
 def time_track_step(config_spec: str, runs: int = 20, warmup: int = 3, dtype: str = "float32",

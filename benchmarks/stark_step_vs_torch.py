@@ -49,12 +49,12 @@ import jax.numpy as jnp  # pylint: disable=g-import-not-at-top,wrong-import-posi
 import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from trackjax.config_files import load_config  # pylint: disable=wrong-import-position
-from trackjax.convert.stark_checkpoint import (  # pylint: disable=wrong-import-position
+from trackjax.families.stark.model import (  # pylint: disable=wrong-import-position
+    Tokens, build_stark, inference_variables)
+from trackjax.families.stark.torch_checkpoint import (  # pylint: disable=wrong-import-position
     load_stark_variables)
 from trackjax.models.image_normalization import (  # pylint: disable=wrong-import-position
     IMAGENET_MEAN, IMAGENET_STD, normalize_images)
-from trackjax.models.stark import (  # pylint: disable=wrong-import-position
-    Tokens, build_stark, inference_variables)
 
 TESTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests")
 

@@ -1,9 +1,9 @@
-"""Tracking speed of a STARK config: per-stream and batched fps, latency percentiles (JSON).
+"""Tracking speed of any SOT config: per-stream and batched fps, latency percentiles (JSON).
 
   PYTHONPATH=. python benchmarks/tracking_speed.py --config configs/stark_st50.py \
       --workdir runs/speed --stream-counts 1,8 --frames 20 --repeats 3
 
-A thin wrapper over ``trackjax.track.speed_benchmark.run_speed_benchmark`` (the same job as
+A thin wrapper over ``trackjax.sot.speed_benchmark.run_speed_benchmark`` (the same job as
 ``python -m trackjax.main --config.mode=benchmark``).
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 
 from trackjax.config_files import load_config
-from trackjax.track.speed_benchmark import run_speed_benchmark
+from trackjax.sot.speed_benchmark import run_speed_benchmark
 
 
 def main():

@@ -56,7 +56,7 @@ def constant_batches(config, stage, *, split, seed, global_batch_size, process_i
 def run_one(name: str, steps: int, batch: int) -> dict:
   """Times ``steps`` training steps of config ``name`` in this process."""
   from trackjax import config_files  # pylint: disable=g-import-not-at-top
-  from trackjax.train import stark_recipe  # pylint: disable=g-import-not-at-top
+  from trackjax.train import loop  # pylint: disable=g-import-not-at-top
   config = config_files.load_config(CONFIGS[name])
   config.train.stages = ("stage1",)
   config.train.global_batch_size = batch
@@ -67,7 +67,7 @@ def run_one(name: str, steps: int, batch: int) -> dict:
   config.train.val_samples = 0
   with tempfile.TemporaryDirectory() as workdir:
     t0 = time.perf_counter()
-    stark_recipe.train_and_evaluate(config, workdir, make_iterator=constant_batches)
+    loop.train_and_evaluate(config, workdir, make_iterator=constant_batches)
     total = time.perf_counter() - t0
     with open(os.path.join(workdir, "metrics.jsonl")) as f:
       records = [json.loads(line) for line in f if '"train/samples_per_s"' in line]

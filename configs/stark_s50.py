@@ -18,8 +18,9 @@ Published results (official code): LaSOT AUC 65.8, GOT-10k AO 67.2, TrackingNet 
 28,095,554 parameters.
 """
 
-from trackjax import stark_config
+from trackjax.families.stark import config as stark_config
 
 
 def get_config(arg=None):
+  # config.family = 'stark': the recipe of trackjax/families/stark/config.py
   return stark_config.get_stark_config(depth=50, score_head=False, arg=arg)

@@ -15,8 +15,9 @@ Published results (official code): LaSOT AUC 67.1, GOT-10k AO 68.8, TrackingNet 
 30 fps on a Tesla V100. 47,167,299 parameters.
 """
 
-from trackjax import stark_config
+from trackjax.families.stark import config as stark_config
 
 
 def get_config(arg=None):
+  # config.family = 'stark': the recipe of trackjax/families/stark/config.py
   return stark_config.get_stark_config(depth=101, score_head=True, arg=arg)

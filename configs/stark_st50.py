@@ -20,8 +20,9 @@ Published results (official code): LaSOT AUC 66.4, GOT-10k AO 68.0, TrackingNet 
 40 fps on a Tesla V100. 28,227,395 parameters.
 """
 
-from trackjax import stark_config
+from trackjax.families.stark import config as stark_config
 
 
 def get_config(arg=None):
+  # config.family = 'stark': the recipe of trackjax/families/stark/config.py
   return stark_config.get_stark_config(depth=50, score_head=True, arg=arg)

@@ -1,8 +1,11 @@
-"""Every data-pipeline setting trackjax reads, with the STARK reference values as defaults.
+"""Every data-pipeline setting trackjax reads, with the reference recipes' values as defaults.
 
-``default_data_config()`` is the STARK-ST recipe (stage 1). Variants change a few fields:
-  * STARK-S50: ``sampler.mode = 'causal'``, ``sampler.num_template = 1``;
-  * STARK-ST stage 2: ``sampler.train_cls = True``;
+``default_data_config()``: the datasets, the backend, and the settings of the template/search
+sampler and processing (``sot_sampling`` / ``sot_processing``; defaults: two templates in
+``trident_pro`` mode, crops 128 / 320 at factors 2 / 5). A family's train task sets the fields
+its recipe fixes, e.g.:
+  * one template: ``sampler.mode = 'causal'``, ``sampler.num_template = 1``;
+  * a score-head stage: ``sampler.train_cls = True``;
   * a ``:tiny`` recipe: e.g. ``processing.template_size = 64``, ``processing.search_size = 160``
     and ``mix = 'synthetic:1'``.
 
@@ -13,7 +16,7 @@ written in Python, for reader options no flag reaches). ``resolve_datasets(confi
 the entries the sources factory reads, in that order; ``val_mix`` / ``val_datasets`` are the same
 for validation. ``train_iterator.build_train_iterator`` reads ``train_datasets`` only: a caller
 resolves first and hands it a config whose ``train_datasets`` is the resolved list and whose mixes
-are empty (``trackjax.train.train_data.stark_data_config`` does).
+are empty (``trackjax.train.train_data.split_data_config`` does).
 """
 
 from __future__ import annotations
@@ -55,8 +58,8 @@ MIX_NAMES = {
     'lasot': MixName('lasot', {'split': 'train'}, about='LaSOT training split: 1120 videos (all '
                      'but the official 280 test videos)'),
     'got10k_vottrain': MixName('got10k', {'split': 'train'}, 'got10k_vot_train_split.txt',
-                               'GOT-10k train, the 7086 videos of the STARK/pytracking vottrain '
-                               'split (VOT-permitted)'),
+                               'GOT-10k train, the 7086 videos of the pytracking vottrain split '
+                               '(VOT-permitted)'),
     'got10k_votval': MixName('got10k', {'split': 'train'}, 'got10k_vot_val_split.txt',
                              'GOT-10k train, the 1249 videos of the votval split (the '
                              "reference's validation set)"),
@@ -110,11 +113,11 @@ def default_data_config() -> ml_collections.ConfigDict:
   c.max_attempts = 100  # draws tried for one sample before giving up
 
   c.sampler = ml_collections.ConfigDict()
-  c.sampler.mode = 'trident_pro'  # 'causal' (STARK-S), 'trident' or 'trident_pro' (STARK-ST)
+  c.sampler.mode = 'trident_pro'  # 'causal' (one template), 'trident' or 'trident_pro' (two)
   c.sampler.num_template = 2
   c.sampler.num_search = 1
   c.sampler.max_gap = 200
-  c.sampler.train_cls = False  # ST stage 2: positive/negative classification samples
+  c.sampler.train_cls = False  # a score-head stage: positive/negative classification samples
   c.sampler.pos_prob = 0.5
 
   c.processing = ml_collections.ConfigDict()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from data_pipelines.train_samples import SAMPLE_KEYS, SampleFn, global_index
+from data_pipelines.train_samples import SampleFn, global_index
 
 
 def _import_tf():
@@ -36,16 +36,17 @@ class TfDataBatches:
   def _build(self):
     tf = _import_tf()
     spec = self._fn.output_spec()
+    keys = tuple(spec)
     local, glob, proc, fn = self._local, self._global, self._process, self._fn
 
     def produce(i):
       sample = fn(global_index(int(i), local, glob, proc))
-      return [np.asarray(sample[k], dtype=spec[k][1]) for k in SAMPLE_KEYS]
+      return [np.asarray(sample[k], dtype=spec[k][1]) for k in keys]
 
     def to_dict(i):
-      values = tf.numpy_function(produce, [i], [tf.as_dtype(spec[k][1]) for k in SAMPLE_KEYS],
+      values = tf.numpy_function(produce, [i], [tf.as_dtype(spec[k][1]) for k in keys],
                                  stateful=False)
-      return {k: tf.ensure_shape(v, spec[k][0]) for k, v in zip(SAMPLE_KEYS, values)}
+      return {k: tf.ensure_shape(v, spec[k][0]) for k, v in zip(keys, values)}
 
     ds = tf.data.Dataset.range(self._next_batch * local, np.iinfo(np.int64).max)
     if self._parallel > 0:

@@ -1,9 +1,13 @@
 """The training input iterator: backend switch, skip-rate guard, checkpointable state.
 
-    it = build_train_iterator(config.data, seed=0, global_batch_size=128,
+    it = build_train_iterator(data_config, seed=0, global_batch_size=128,
                               process_index=jax.process_index(),
-                              process_count=jax.process_count())
+                              process_count=jax.process_count(),
+                              build_processor=sot_processing.build_processor)
     batch = next(it)  # dict of numpy arrays, leading dim global_batch_size // process_count
+
+``build_processor`` (a ``train_samples.ProcessorFactory``) is what a sample holds: the family's
+train task chooses it; ``data_config`` holds the datasets and the processor's own settings.
 
 The iterator is a ``grain.DatasetIterator`` for both backends, so Orbax saves and restores it
 with the model through ``grain.checkpoint.CheckpointSave(it)`` /
@@ -27,7 +31,7 @@ import grain
 import numpy as np
 
 from data_pipelines.sources.base import DatasetError
-from data_pipelines.train_samples import SKIP_REASONS, SampleFn
+from data_pipelines.train_samples import SKIP_REASONS, ProcessorFactory, SampleFn
 
 
 class SkipRateExceeded(DatasetError):
@@ -64,7 +68,7 @@ class TrainIterator(grain.DatasetIterator):
 
   def __next__(self) -> dict[str, np.ndarray]:
     batch = next(self._backend)
-    self._samples += int(batch['label'].shape[0])
+    self._samples += int(batch['skipped'].shape[0])
     self._skipped += batch['skipped'].sum(axis=0).astype(np.int64)
     if 'skipped_by_reason' in batch:
       self._reasons += batch['skipped_by_reason'].sum(axis=0).astype(np.int64)
@@ -115,21 +119,22 @@ class TrainIterator(grain.DatasetIterator):
 
 def log_usability(sample_fn: SampleFn) -> None:
   """Logs one line per dataset: sequences usable and dropped, with why (see module doc)."""
-  sampler = sample_fn.processor.sampler
-  for d, (source, usability) in enumerate(zip(sampler.sources, sampler.usability)):
+  processor = sample_fn.processor
+  for d, (source, usability) in enumerate(zip(processor.sources, processor.usability)):
     level = logging.WARNING if usability.num_dropped else logging.INFO
     logging.log(level, 'dataset %d (%s): %s', d, source.name, usability.summary(source))
 
 
 def build_train_iterator(data_config, *, seed: int, global_batch_size: int,
-                         process_index: int = 0, process_count: int = 1) -> TrainIterator:
-  """Batches of STARK samples for this process, from ``data_config.backend``."""
+                         build_processor: ProcessorFactory, process_index: int = 0,
+                         process_count: int = 1) -> TrainIterator:
+  """Batches of ``build_processor``'s samples for this process, from ``data_config.backend``."""
   if global_batch_size % process_count:
     raise ValueError(f'global batch {global_batch_size} does not split over {process_count} '
                      'processes')
   if not 0 <= process_index < process_count:
     raise ValueError(f'process_index {process_index} outside [0, {process_count})')
-  sample_fn = SampleFn(data_config, seed)
+  sample_fn = SampleFn(data_config, seed, build_processor)
   # Open the sources here (and report them): bad paths and malformed annotations fail now, in this
   # process, and the annotation index cache is written once before workers (which reopen the
   # sources) start.

@@ -1,28 +1,30 @@
 """One training sample as a pure function of (seed, global index), shared by both backends.
 
-Besides the crops, a sample counts the draws skipped for bad data: ``skipped`` (one count per
-dataset, from the processor) and ``skipped_by_reason`` (per dataset and ``SKIP_REASONS`` entry:
-why the frame read failed, or ``'other'`` for a skip without a failed read, e.g. a box the
-processor refuses). A row of ``skipped_by_reason`` sums to its ``skipped``.
+What a sample holds is the choice of the caller (a family's train task): ``SampleFn`` opens the
+sources of ``data_config.train_datasets`` and hands them to the ``ProcessorFactory`` it is given
+(e.g. ``data_pipelines.sot_processing.build_processor``, template/search crops), whose
+``SampleProcessor`` turns random numbers into one sample.
+
+Besides the processor's fields, a sample counts the draws skipped for bad data: ``skipped`` (one
+count per dataset, from the processor) and ``skipped_by_reason`` (per dataset and
+``SKIP_REASONS`` entry: why the frame read failed, or ``'other'`` for a skip without a failed
+read, e.g. a box the processor refuses). A row of ``skipped_by_reason`` sums to its ``skipped``.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from typing import Any, Callable, Protocol, Sequence
 
+import ml_collections
 import numpy as np
 
 from data_pipelines import config as data_config_lib
-from data_pipelines.sources.base import DatasetError
+from data_pipelines.sources.base import DatasetError, SequenceSource
 from data_pipelines.sources.factory import make_sources
 from data_pipelines.sources.frame_files import FRAME_ERROR_REASONS, FrameError
-from data_pipelines.stark_processing import ProcessingConfig, StarkProcessor
-from data_pipelines.stark_sampling import SamplerConfig, StarkSampler
 
-SAMPLE_KEYS = ('template_images', 'template_masks', 'template_anno', 'template_pixel_scale',
-               'search_images', 'search_masks', 'search_anno', 'search_pixel_scale', 'label',
-               'skipped', 'skipped_by_reason')
 # Why a draw was skipped: a ``FrameError`` reason, or 'other' (another ``DatasetError``).
 SKIP_REASONS = FRAME_ERROR_REASONS + ('other',)
 _OTHER = SKIP_REASONS.index('other')
@@ -69,45 +71,71 @@ class _CountingSource:
       raise
 
 
-def sampler_config(data_config) -> SamplerConfig:
-  return SamplerConfig(**data_config_lib.plain(data_config.sampler))
+class SourceUsability(Protocol):
+  """Which sequences of one source a processor draws (e.g. ``sot_sampling.Usability``)."""
+
+  @property
+  def num_dropped(self) -> int:
+    ...
+
+  def summary(self, source: SequenceSource) -> str:
+    ...
 
 
-def processing_config(data_config) -> ProcessingConfig:
-  return ProcessingConfig(**data_config_lib.plain(data_config.processing))
+class SampleProcessor(Protocol):
+  """Builds samples from the sources it was given; what ``SampleFn`` asks of it."""
+
+  sources: Sequence[SequenceSource]
+  usability: Sequence[SourceUsability]  # one per source, reported when the iterator is built
+
+  def sample(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """One sample from ``rng`` alone, with ``'skipped'``: (num_datasets,) int32 draws skipped for
+    bad data (a ``DatasetError`` of a frame read, or a box the processor refuses)."""
+    ...
+
+  def output_spec(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """Shape and dtype of each field of one sample, ``'skipped'`` included."""
+    ...
+
+
+# (sources, ratios, data_config) -> processor. A module-level function, so that ``SampleFn``
+# pickles into worker processes.
+ProcessorFactory = Callable[[list, list, Any], SampleProcessor]
 
 
 class SampleFn:
   """``fn(global_index) -> sample dict``; picklable (sources are opened lazily per process).
 
   The sample depends only on ``seed`` and the index, through ``np.random.default_rng([seed,
-  index])``, so any worker, backend or restart reproduces it.
+  index])``, so any worker, backend or restart reproduces it. ``build_processor(sources, ratios,
+  data_config)`` makes the processor (``ProcessorFactory``); it reads its own settings from
+  ``data_config``.
   """
 
-  def __init__(self, data_config, seed: int):
+  def __init__(self, data_config, seed: int, build_processor: ProcessorFactory):
     if seed < 0:
       raise ValueError(f'seed must be non-negative, got {seed}')
+    if not callable(build_processor):
+      raise TypeError('build_processor must be a ProcessorFactory, e.g. '
+                      'data_pipelines.sot_processing.build_processor')
     self.seed = int(seed)
     self.datasets = data_config_lib.plain(data_config.train_datasets)
     if not self.datasets:
       raise ValueError('data.train_datasets is empty')
     cache_dir = data_config.cache_dir
     self.cache_dir = os.path.expanduser(cache_dir) if cache_dir else None
-    self.sampler_config = sampler_config(data_config)
-    self.processing_config = processing_config(data_config)
-    self.max_attempts = int(data_config.max_attempts)
+    self.data_config = ml_collections.ConfigDict(data_config_lib.plain(data_config))  # a copy
+    self.build_processor = build_processor
     self._processor = None
     self._failures = None
 
   @property
-  def processor(self) -> StarkProcessor:
+  def processor(self) -> SampleProcessor:
     if self._processor is None:
       sources, ratios = make_sources(self.datasets, self.cache_dir)
       self._failures = _ReadFailures(len(sources))
       sources = [_CountingSource(s, d, self._failures) for d, s in enumerate(sources)]
-      sampler = StarkSampler(sources, ratios, self.sampler_config)
-      self._processor = StarkProcessor(sampler, self.processing_config,
-                                       max_attempts=self.max_attempts)
+      self._processor = self.build_processor(sources, ratios, self.data_config)
     return self._processor
 
   @property
@@ -133,22 +161,10 @@ class SampleFn:
     return sample
 
   def output_spec(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
-    """Shape and dtype of each field of one sample."""
-    t = self.sampler_config.num_template
-    ts, ss = self.processing_config.template_size, self.processing_config.search_size
-    return {
-        'template_images': ((t, ts, ts, 3), np.dtype(np.uint8)),
-        'template_masks': ((t, ts, ts), np.dtype(bool)),
-        'template_anno': ((t, 4), np.dtype(np.float32)),
-        'template_pixel_scale': ((t,), np.dtype(np.float32)),
-        'search_images': ((ss, ss, 3), np.dtype(np.uint8)),
-        'search_masks': ((ss, ss), np.dtype(bool)),
-        'search_anno': ((4,), np.dtype(np.float32)),
-        'search_pixel_scale': ((), np.dtype(np.float32)),
-        'label': ((), np.dtype(np.float32)),
-        'skipped': ((self.num_datasets,), np.dtype(np.int32)),
-        'skipped_by_reason': ((self.num_datasets, len(SKIP_REASONS)), np.dtype(np.int32)),
-    }
+    """Shape and dtype of each field of one sample (the processor's, then ``skipped_by_reason``)."""
+    spec = dict(self.processor.output_spec())
+    spec['skipped_by_reason'] = ((self.num_datasets, len(SKIP_REASONS)), np.dtype(np.int32))
+    return spec
 
 
 def global_index(local_index: int, local_batch: int, global_batch: int,

@@ -12,7 +12,7 @@ import time
 import grain
 import numpy as np
 
-from trackjax import stark_config
+from trackjax.families.stark import config as stark_config
 
 
 def tiny_config(max_steps: int, stages=("stage1",), checkpoint_every: int = 2):

@@ -9,9 +9,9 @@ import pytest
 
 import dataset_fixtures as fx
 from trackjax.config_files import load_config
-from trackjax.evaluate import benchmark_runner
-from trackjax.evaluate import result_files as rf
-from trackjax.track.tracker_variables import random_variables
+from trackjax.sot import benchmark_runner
+from trackjax.sot import result_files as rf
+from trackjax.sot.tracker_variables import random_variables
 from trackjax.weights import save_variables
 
 
@@ -57,7 +57,7 @@ def test_synthetic_run_writes_results_report_and_resumes(tmp_path):
 def test_batched_run_matches_one_stream_and_converted_weights_load(tmp_path):
   # The same random variables, once saved as converted weights and read back (no warning).
   config = tiny_config()
-  save_variables(str(tmp_path / "weights"), random_variables(config.model, config.seed), {})
+  save_variables(str(tmp_path / "weights"), random_variables(config, config.seed), {})
   one = tiny_config(num_streams=1, results_dir=str(tmp_path / "one"), report=False,
                     weights=str(tmp_path / "weights"))
   many = tiny_config(num_streams=3, results_dir=str(tmp_path / "many"), report=False)

@@ -15,12 +15,12 @@ from jax import lax
 
 from torch_stark_reference import TorchStark, randomize_
 from trackjax.config_files import load_config
-from trackjax.convert.stark_checkpoint import load_stark_variables
+from trackjax.families.stark.model import build_stark, inference_variables
+from trackjax.families.stark.torch_checkpoint import load_stark_variables
 from trackjax.models import heads, resnet
 from trackjax.models.convolution import Conv, fold_norms, winograd_conv3x3, winograd_kernels
-from trackjax.models.stark import build_stark, inference_variables
 from trackjax.models.transformer import MultiheadAttention, split_in_projections
-from trackjax.track.tracker_variables import random_variables
+from trackjax.sot.tracker_variables import random_variables
 
 
 def flat(tree):
@@ -183,7 +183,7 @@ def test_inference_form_of_a_small_stark_matches_the_torch_model(repo_root):
 
 def test_st50_inference_form_uses_winograd_only_on_wide_stride_1_convolutions(repo_root):
   config = load_config(str(repo_root / "configs/stark_st50.py"))
-  abstract = jax.eval_shape(lambda: inference_variables(random_variables(config.model), None))
+  abstract = jax.eval_shape(lambda: inference_variables(random_variables(config), None))
   winograd = sorted(k.split("/")[-3] + "/" + k.split("/")[-2] for k in flat(abstract)
                     if k.endswith("winograd_kernel"))
   assert winograd == sorted(

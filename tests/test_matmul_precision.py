@@ -18,12 +18,13 @@ from jax import lax
 
 from data_pipelines.synthetic import SyntheticSource
 from trackjax.config_files import load_config
+from trackjax.families.stark.model import (MATVEC_KERNELS, build_stark, dummy_inputs,
+                                           inference_variables)
+from trackjax.families.stark.tracker import StarkTracker
 from trackjax.models.matmul_precision import (bfloat16_bits, check_matmul_dtype,
                                               mixed_conv_general_dilated, mixed_dot_general,
                                               round_matmul_kernels)
-from trackjax.models.stark import MATVEC_KERNELS, build_stark, dummy_inputs, inference_variables
-from trackjax.track.stark_tracker import StarkTracker
-from trackjax.track.tracker_variables import random_variables
+from trackjax.sot.tracker_variables import random_variables
 
 BOX_TOLERANCE = 0.005  # fraction of the search crop side
 LOGIT_TOLERANCE = 0.02
@@ -114,7 +115,7 @@ def test_model_option_keeps_parameters_and_stays_within_tolerance(repo_root):
   config.model.matmul_dtype = "bfloat16"
   fast = build_stark(config.model)
   inputs = dummy_inputs(config.model, 3)
-  variables = sharpened(random_variables(config.model, 0))
+  variables = sharpened(random_variables(config, 0))
   shapes = lambda tree: jax.tree_util.tree_map(lambda x: (x.shape, x.dtype), tree)
   assert shapes(jax.eval_shape(fast.init, jax.random.PRNGKey(0), *inputs)) == shapes(
       jax.eval_shape(reference.init, jax.random.PRNGKey(0), *inputs))
@@ -139,7 +140,7 @@ def test_model_option_keeps_parameters_and_stays_within_tolerance(repo_root):
 
 def test_inference_variables_round_only_product_kernels(repo_root):
   config = load_config(str(repo_root / "configs/stark_st50.py") + ":tiny")
-  variables = random_variables(config.model, 0)
+  variables = random_variables(config, 0)
   float32 = flax.traverse_util.flatten_dict(inference_variables(variables, "float32"), sep="/")
   assert all(v.dtype == jnp.float32 for v in float32.values())
   flat = flax.traverse_util.flatten_dict(inference_variables(variables, "bfloat16"), sep="/")
@@ -161,7 +162,7 @@ def test_inference_variables_round_only_product_kernels(repo_root):
 
 def test_tracker_with_the_option_follows_the_float32_tracker(repo_root):
   config = load_config(str(repo_root / "configs/stark_st50.py") + ":tiny")
-  variables = sharpened(random_variables(config.model, 0))
+  variables = sharpened(random_variables(config, 0))
   source = SyntheticSource(1, 5, image_size=(72, 96), seed=5, split="test")
   box0 = source.sequence(0).boxes[0]
   trackers = [StarkTracker(config.model, config.tracker)]

@@ -5,7 +5,7 @@ import importlib.util
 import numpy as np
 import pytest
 
-from trackjax.evaluate import ope_metrics as om
+from trackjax.sot import ope_metrics as om
 
 
 def test_iou_known_boxes():

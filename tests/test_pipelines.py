@@ -6,10 +6,23 @@ import os
 import numpy as np
 import pytest
 
+from data_pipelines import sot_processing
+from data_pipelines import train_iterator
+from data_pipelines import train_samples
 from data_pipelines.config import default_data_config
-from data_pipelines.train_iterator import SkipRateExceeded, build_train_iterator
-from data_pipelines.train_samples import SKIP_REASONS, SampleFn, global_index
+from data_pipelines.train_iterator import SkipRateExceeded
+from data_pipelines.train_samples import SKIP_REASONS, global_index
 from tests import dataset_fixtures as fx
+
+
+def build_train_iterator(config, **kwargs):
+  """The iterator of template/search samples (what a family's train task chooses)."""
+  return train_iterator.build_train_iterator(
+      config, build_processor=sot_processing.build_processor, **kwargs)
+
+
+def sample_fn(config, seed):
+  return train_samples.SampleFn(config, seed, sot_processing.build_processor)
 
 
 @pytest.fixture(scope='module')
@@ -51,7 +64,7 @@ def test_batches_shapes_and_sample_determinism(data_root):
   batch = next(it)
   assert batch['template_images'].shape == (4, 2, 32, 32, 3)
   assert batch['search_masks'].shape == (4, 64, 64) and batch['skipped'].shape == (4, 2)
-  fn = SampleFn(_config(data_root), seed=3)
+  fn = sample_fn(_config(data_root), seed=3)
   for i in range(4):  # element i of batch 0 is sample i, a pure function of (seed, index)
     np.testing.assert_array_equal(fn(i)['search_images'], batch['search_images'][i])
   other = next(build_train_iterator(_config(data_root), seed=4, global_batch_size=4))
@@ -157,17 +170,16 @@ def test_unusable_sequences_reported_at_start_and_bad_frames_counted_by_reason(
 
 
 def test_skips_without_a_failed_frame_read_count_as_other(data_root, monkeypatch):
-  from data_pipelines import stark_processing
   from data_pipelines.sources.base import DatasetError
-  process = stark_processing.StarkProcessor.process
+  process = sot_processing.TrackingProcessor.process
 
   def refuse_dataset_1(self, rng, draw):  # as the processor refuses a box it cannot crop
     if draw.templates[0].dataset == 1:
-      raise stark_processing.BadData(1, DatasetError('gt.txt:3: absurd box'))
+      raise sot_processing.BadData(1, DatasetError('gt.txt:3: absurd box'))
     return process(self, rng, draw)
 
-  monkeypatch.setattr(stark_processing.StarkProcessor, 'process', refuse_dataset_1)
-  fn = SampleFn(_config(data_root), seed=0)
+  monkeypatch.setattr(sot_processing.TrackingProcessor, 'process', refuse_dataset_1)
+  fn = sample_fn(_config(data_root), seed=0)
   samples = [fn(i) for i in range(6)]
   by_reason = sum(s['skipped_by_reason'] for s in samples)
   other = SKIP_REASONS.index('other')

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from trackjax.config_files import load_config
-from trackjax.evaluate import benchmark_runner
+from trackjax.sot import benchmark_runner
 
 WEIGHTS = Path(__file__).parent / "data" / "quickstart_stark_st"
 

@@ -13,9 +13,9 @@ import pytest
 
 from data_pipelines.sources.base import DatasetError
 from tests import dataset_fixtures as fx
-from trackjax.evaluate import ope_metrics as om
-from trackjax.evaluate import report
-from trackjax.evaluate import result_files as rf
+from trackjax.sot import ope_metrics as om
+from trackjax.sot import report
+from trackjax.sot import result_files as rf
 
 GT_BOX = [10.0, 10.0, 20.0, 20.0]
 
@@ -274,8 +274,8 @@ def test_ground_truth_from_sequence_source():
 
 def test_metrics_and_report_import_without_jax():
   code = ('import sys; sys.modules["jax"] = None; sys.modules["flax"] = None\n'
-          'import trackjax.evaluate.report, trackjax.evaluate.ope_metrics\n'
-          'import trackjax.evaluate.result_files')
+          'import trackjax.sot.report, trackjax.sot.ope_metrics\n'
+          'import trackjax.sot.result_files, trackjax.sot.benchmark_datasets')
   root = pathlib.Path(__file__).resolve().parents[1]
   env = dict(os.environ, PYTHONPATH=str(root))
   subprocess.run([sys.executable, '-c', code], check=True, cwd=root, env=env)

@@ -12,7 +12,7 @@ import torch
 from conftest import official_keys
 from trackjax.config_files import load_config
 from trackjax.convert import resnet_checkpoint
-from trackjax.convert import stark_checkpoint
+from trackjax.families.stark import torch_checkpoint as stark_checkpoint
 from trackjax.convert.__main__ import main as convert_main
 from trackjax.convert.torch_rules import CheckpointError
 from trackjax.train import checkpointing

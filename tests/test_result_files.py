@@ -5,7 +5,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from trackjax.evaluate import result_files as rf
+from trackjax.sot import result_files as rf
 
 
 def _boxes(n, offset=0.0):

@@ -3,7 +3,7 @@
 import json
 
 from trackjax.config_files import load_config
-from trackjax.track.speed_benchmark import run_speed_benchmark
+from trackjax.sot.speed_benchmark import run_speed_benchmark
 
 
 def test_speed_benchmark_writes_fps_latency_and_batched_throughput(tmp_path):

@@ -9,7 +9,7 @@ import torch
 from conftest import official_keys
 from torch_stark_reference import TorchStark
 from trackjax.config_files import load_config
-from trackjax.convert import stark_checkpoint
+from trackjax.families.stark import torch_checkpoint as stark_checkpoint
 from trackjax.convert.__main__ import main as convert_main
 from trackjax.weights import load_metadata, load_variables
 

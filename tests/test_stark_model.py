@@ -11,11 +11,11 @@ import torch.nn.functional as F
 
 from torch_stark_reference import TorchStark, randomize_
 from trackjax.config_files import load_config
-from trackjax.convert.stark_checkpoint import load_stark_variables
+from trackjax.families.stark.model import Tokens, build_stark, dummy_inputs
+from trackjax.families.stark.torch_checkpoint import load_stark_variables
 from trackjax.models.heads import soft_argmax
 from trackjax.models.normalization import BatchNorm
 from trackjax.models.position_encoding import downsample_mask, sine_position_encoding
-from trackjax.models.stark import Tokens, build_stark, dummy_inputs
 
 PARAMS = {"configs/stark_st50.py": 28_227_395, "configs/stark_s50.py": 28_095_554,
           "configs/stark_st101.py": 47_167_299}

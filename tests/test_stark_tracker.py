@@ -7,9 +7,10 @@ import pytest
 
 from data_pipelines.synthetic import SyntheticSource
 from trackjax.config_files import load_config
-from trackjax.track.batched_tracker import BatchedTracker
-from trackjax.track.stark_tracker import StarkTracker, as_rgb_frame, initial_box
-from trackjax.track.tracker_variables import load_tracker_variables, random_variables
+from trackjax.families.stark.tracker import StarkTracker
+from trackjax.sot.streams import BatchedTracker
+from trackjax.sot.tracker import as_rgb_frame, initial_box
+from trackjax.sot.tracker_variables import load_tracker_variables, random_variables
 
 
 def make_config(path="configs/stark_st50.py:tiny", interval=2, threshold=-1.0):
@@ -23,7 +24,7 @@ def make_config(path="configs/stark_st50.py:tiny", interval=2, threshold=-1.0):
 def st():
   config = make_config()
   tracker = StarkTracker(config.model, config.tracker)
-  variables = random_variables(config.model, 0)
+  variables = random_variables(config, 0)
   return tracker, variables
 
 
@@ -72,7 +73,7 @@ def test_tracks_a_synthetic_sequence_with_template_updates_on_schedule(st, sourc
 def test_no_update_below_the_score_threshold(source):
   config = make_config(interval=1, threshold=1.0)  # sigmoid never exceeds 1
   tracker = StarkTracker(config.model, config.tracker)
-  variables = random_variables(config.model, 0)
+  variables = random_variables(config, 0)
   _, _, states = run_single(tracker, variables, source, 1, num_frames=4)
   for s in states[1:]:
     np.testing.assert_array_equal(tokens_np(s.templates), tokens_np(states[0].templates))
@@ -81,7 +82,7 @@ def test_no_update_below_the_score_threshold(source):
 def test_stark_s_has_one_template_and_score_one(source):
   config = make_config("configs/stark_s50.py:tiny", interval=1)
   tracker = StarkTracker(config.model, config.tracker)
-  variables = random_variables(config.model, 1)
+  variables = random_variables(config, 1)
   boxes, scores, states = run_single(tracker, variables, source, 2, num_frames=4)
   assert np.all(scores == 1.0) and np.all(np.isfinite(boxes))
   for s in states[1:]:
@@ -186,9 +187,9 @@ def test_batched_streams_equal_single_stream_runs_with_slot_refill(st):
 def test_tracker_variables_sources(tmp_path):
   config = make_config()
   with pytest.warns(UserWarning, match="RANDOM weights"):
-    loaded = load_tracker_variables(config.model, "", seed=4)
-  expected = random_variables(config.model, 4)
+    loaded = load_tracker_variables(config, "", seed=4)
+  expected = random_variables(config, 4)
   for a, b in zip(jax.tree_util.tree_leaves(loaded), jax.tree_util.tree_leaves(expected)):
     np.testing.assert_array_equal(a, b)
   with pytest.raises(FileNotFoundError, match="weights folder not found"):
-    load_tracker_variables(config.model, str(tmp_path / "missing"))
+    load_tracker_variables(config, str(tmp_path / "missing"))

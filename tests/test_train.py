@@ -183,12 +183,12 @@ def test_batch_size_agreement():
 
 
 def test_training_refuses_the_inference_only_matmul_option(tmp_path):
-  from trackjax.train import stark_recipe  # pylint: disable=g-import-not-at-top
+  from trackjax.train import loop  # pylint: disable=g-import-not-at-top
   config = tiny_config(max_steps=1)
   config.model.matmul_dtype = "bfloat16"
   workdir = tmp_path / "run"
   with pytest.raises(ValueError, match="config.model.matmul_dtype"):
-    stark_recipe.train_and_evaluate(config, str(workdir))
+    loop.train_and_evaluate(config, str(workdir))
   assert not workdir.exists()  # refused before anything was written
 
 
@@ -299,7 +299,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, jax_cach
 
 
 def test_data_config_follows_model_and_stage_and_defaults_to_synthetic():
-  from trackjax.train import train_data
+  from trackjax.families.stark import training as train_data
   config = tiny_config(2, stages=("stage1", "stage2"))
   stage1 = train_data.stark_data_config(config, "stage1")
   stage2_val = train_data.stark_data_config(config, "stage2", split="val")
@@ -318,7 +318,7 @@ def test_data_config_follows_model_and_stage_and_defaults_to_synthetic():
 
 
 def test_real_pipeline_batches_fit_the_step_keys():
-  from trackjax.train import train_data
+  from trackjax.families.stark import training as train_data
   config = tiny_config(2)
   config.synthetic.num_sequences = 4
   config.synthetic.image_size = (96, 128)

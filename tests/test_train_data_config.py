@@ -15,7 +15,8 @@ from data_pipelines import config as data_config_lib
 from data_pipelines.sources.base import DatasetError
 from data_pipelines.sources.factory import make_sources
 from dataset_fixtures import write_coco, write_custom, write_got10k, write_lasot, write_trackingnet
-from trackjax.train import stark_recipe
+from trackjax.families.stark import training as stark_train
+from trackjax.train import loop
 from trackjax.train import train_data
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -129,7 +130,7 @@ def test_reference_mix_resolves_to_four_readers(tmp_path):
   assert [(e["label"], e["root"]) for e in val] == [("got10k_votval", got10k)]
   assert os.path.basename(val[0]["options"]["split_file"]) == "got10k_vot_val_split.txt"
   # The data config handed to data_pipelines holds the resolved list and no mix.
-  data = train_data.stark_data_config(config, "stage1", "val")
+  data = stark_train.stark_data_config(config, "stage1", "val")
   assert data.mix == "" and data.val_mix == "" and len(data.train_datasets) == 1
 
   only = parse_flags(ST50 + ":got10k_only", f"--config.data.roots.got10k={got10k}")
@@ -204,7 +205,7 @@ def test_full_recipe_refuses_to_start_without_its_datasets(tmp_path, config_file
   config = parse_flags(config_file)
   workdir = tmp_path / "run"
   with pytest.raises(ValueError) as error:
-    stark_recipe.train_and_evaluate(config, str(workdir))
+    loop.train_and_evaluate(config, str(workdir))
   for flag in REFERENCE_ROOT_FLAGS:
     assert flag in str(error.value), str(error.value)
   assert "config.data.mix=" in str(error.value)
@@ -213,7 +214,7 @@ def test_full_recipe_refuses_to_start_without_its_datasets(tmp_path, config_file
 
 def test_got10k_only_recipe_asks_for_got10k_only(tmp_path):
   with pytest.raises(ValueError) as error:
-    stark_recipe.train_and_evaluate(parse_flags(ST50 + ":got10k_only"), str(tmp_path / "run"))
+    loop.train_and_evaluate(parse_flags(ST50 + ":got10k_only"), str(tmp_path / "run"))
   assert "--config.data.roots.got10k=" in str(error.value)
   assert "--config.data.roots.lasot=" not in str(error.value)
 
@@ -224,7 +225,7 @@ def test_own_data_without_validation_data_fails_before_anything_runs(tmp_path):
   config = parse_flags(ST50 + ":tiny", "--config.data.mix=custom:1",
                        f"--config.data.roots.custom={videos}")
   with pytest.raises(ValueError) as error:
-    stark_recipe.train_and_evaluate(config, str(workdir))
+    loop.train_and_evaluate(config, str(workdir))
   message = str(error.value)
   assert "no validation data" in message and "--config.data.val_mix=" in message
   assert "--config.train.val_every_epochs=0" in message and "stage1, stage2" in message
@@ -232,22 +233,22 @@ def test_own_data_without_validation_data_fails_before_anything_runs(tmp_path):
   # The full recipe validates on GOT-10k votval: the flag for its root is named.
   full = parse_flags(ST50, "--config.data.mix=custom:1", f"--config.data.roots.custom={videos}")
   with pytest.raises(ValueError, match=r"--config.data.roots.got10k=.*val_every_epochs=0"):
-    stark_recipe.check_datasets(full)
+    loop.check_datasets(full)
   # val_every_epochs=0 switches validation off in every stage, stage 2's own interval included.
   off = parse_flags(ST50, "--config.data.mix=custom:1", f"--config.data.roots.custom={videos}",
                     "--config.train.val_every_epochs=0")
-  assert stark_recipe.check_datasets(off).endswith("no validation")
+  assert loop.check_datasets(off).endswith("no validation")
   # Off in stage 1 only: stage 2 still validates, so the check still asks for data.
   stage1_off = parse_flags(ST50 + ":tiny", "--config.data.mix=custom:1",
                            f"--config.data.roots.custom={videos}",
                            "--config.train.stage1.val_every_epochs=0")
   with pytest.raises(ValueError, match=r"validating in stage2\)"):
-    stark_recipe.check_datasets(stage1_off)
+    loop.check_datasets(stage1_off)
 
 
 def test_validation_interval_global_and_per_stage():
   config = parse_flags(ST50 + ":tiny")
-  every = lambda c: [stark_recipe.validation_every_epochs(c, s) for s in ("stage1", "stage2")]
+  every = lambda c: [loop.validation_every_epochs(c, s) for s in ("stage1", "stage2")]
   assert every(config) == [20, 10]  # stage 2 of the reference validates every 10 epochs
   assert every(parse_flags(ST50 + ":tiny", "--config.train.val_every_epochs=0")) == [0, 0]
   assert every(parse_flags(ST50 + ":tiny", "--config.train.stage2.val_every_epochs=0")) == [20, 0]
@@ -266,11 +267,11 @@ def test_custom_train_and_validation_folders_give_batches(tmp_path):
                        f"--config.data.roots.custom={train_root}",
                        f"--config.data.val_mix=custom@{val_root}:1",
                        f"--config.data.cache_dir={tmp_path / 'cache'}")
-  assert "validation: custom (" + val_root + ") x1" in stark_recipe.check_datasets(config)
+  assert "validation: custom (" + val_root + ") x1" in loop.check_datasets(config)
   m = config.model
   for split in ("train", "val"):
-    iterator = train_data.build_iterator(config, "stage1", split=split, seed=0,
-                                         global_batch_size=2)
+    iterator = stark_train.build_iterator(config, "stage1", split=split, seed=0,
+                                          global_batch_size=2)
     batch = next(iterator)
     assert batch["template_images"].shape == (2, 1, m.template_size, m.template_size, 3)
     assert batch["search_images"].shape == (2, m.search_size, m.search_size, 3)

@@ -7,9 +7,9 @@ from PIL import Image
 
 from data_pipelines.synthetic import SyntheticSource
 from trackjax.config_files import load_config
-from trackjax.evaluate import result_files as rf
-from trackjax.track.stark_tracker import StarkTracker
-from trackjax.track.video_demo import TARGET_COLOURS, draw_targets, parse_box, parse_boxes, run_demo
+from trackjax.families.stark.tracker import StarkTracker
+from trackjax.sot import result_files as rf
+from trackjax.sot.video_demo import TARGET_COLOURS, draw_targets, parse_box, parse_boxes, run_demo
 
 # Three targets in the 72x96 frames (with the synthetic target's box, the first).
 OTHER_BOXES = ([4.0, 6.0, 22.0, 18.0], [60.5, 40.0, 26.0, 24.0])

@@ -40,18 +40,17 @@ def main():
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
   assert jax.device_count() == args.devices, jax.devices()
   from fake_train_data import FakeStarkData, tiny_config  # pylint: disable=g-import-not-at-top
-  from trackjax.train import stark_recipe  # pylint: disable=g-import-not-at-top
+  from trackjax.families import get_family  # pylint: disable=g-import-not-at-top
+  from trackjax.train import loop  # pylint: disable=g-import-not-at-top
   config = tiny_config(max_steps=args.max_steps, stages=tuple(args.stages.split(",")))
   config.evaluate.after_training = args.evaluate
   config.init_backbone_from = args.init_backbone_from
   if args.save_init:
     from trackjax import weights  # pylint: disable=g-import-not-at-top
-    from trackjax.models import stark  # pylint: disable=g-import-not-at-top
-    model = stark.build_stark(config.model)
-    init = jax.jit(lambda rng: stark_recipe.initial_variables(model, config.model, rng))(
-        stark_recipe.initial_rng(config))  # jitted as in the recipe
+    task = get_family(config.family).train_task(config)
+    init = jax.jit(task.init_variables)(loop.initial_rng(config))  # jitted as in the loop
     weights.save_variables(args.save_init, init, {})
-  stark_recipe.train_and_evaluate(
+  loop.train_and_evaluate(
       config, args.workdir, make_iterator=FakeStarkData(nan_at_batch=args.nan_at,
                                                         sleep_s=args.sleep))
 

@@ -1,6 +1,6 @@
 """Loading ``configs/*.py`` files by path, as ml_collections' ``config_flags`` does.
 
-``load_config('configs/stark_st50.py:tiny')`` imports the file and calls ``get_config('tiny')``.
+``load_config('configs/<model>.py:tiny')`` imports the file and calls ``get_config('tiny')``.
 """
 
 from __future__ import annotations

@@ -1,13 +1,14 @@
 """Model weights on disk: an Orbax checkpoint of the Flax variables plus a JSON description.
 
 This is what ``python -m trackjax.convert`` writes and what training (``config.init_from``) and the
-trackers load. Layout: ``DIR/variables/`` (Orbax PyTree) and ``DIR/weights.json`` (model config,
-origin).
+trackers load. Layout: ``DIR/variables/`` (Orbax PyTree) and ``DIR/weights.json`` (family, model
+config, origin).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from typing import Any, Mapping
 
@@ -56,3 +57,18 @@ def load_metadata(directory: str) -> dict[str, Any]:
     return {}
   with open(path) as f:
     return json.load(f)
+
+
+def check_family(directory: str, family: str, field: str = "weights") -> None:
+  """Raises when ``directory``'s ``weights.json`` names a family other than ``family``.
+
+  Weights written before trackjax had families carry no ``family``: they are read as ``family``
+  (the config's), with a note in the log.
+  """
+  written = load_metadata(directory).get("family")
+  if written is None:
+    logging.info("%s=%s: %s names no family (written before trackjax had families); read as "
+                 "config.family=%r", field, directory, METADATA_FILE, family)
+  elif written != family:
+    raise ValueError(f"{field}={directory} holds weights of the {written!r} family but "
+                     f"config.family={family!r}; use a config of the {written!r} family")

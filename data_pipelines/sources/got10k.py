@@ -11,7 +11,7 @@ Side files, each used when present (the got10k toolkit 0.1.3 reads all of them f
   test split ships none) the size is read from the first frame's header, without decoding it.
 
 The test split annotates only the first frame: the other boxes are NaN. Sub-splits such as
-STARK's ``vottrain`` (7086 videos) are chosen with ``sequence_names`` or a ``split_file``: one
+pytracking's ``vottrain`` (7086 videos) are chosen with ``sequence_names`` or a ``split_file``: one
 sequence name a line, or one integer a line indexing the split's ``list.txt`` (the format of
 pytracking's public ``ltr/data_specs/got10k_vot_train_split.txt`` / ``got10k_vot_val_split.txt``).
 The reference's split lists ship beside this file (``got10k_vot_train_split.txt``: 7086 videos,

@@ -1,11 +1,12 @@
 """torchvision ImageNet ResNet weights -> backbone weights for ``config.init_backbone_from``.
 
-The reference starts STARK from torchvision's ImageNet ResNet-50 / -101 (``resnet50-19c8e357.pth``,
-``Backbone(pretrained=True)``). Those files are bare state dicts in torchvision's layout
-(``torchvision_layout``): ``conv1``, ``bn1``, ``layerL.B.{conv1,bn1,conv2,bn2,conv3,bn3}``,
-``layerL.0.downsample.{0,1}``, ``fc``. STARK's backbone stops after layer3, so ``layer4.*`` and the
-classifier ``fc.*`` are left out (and reported); every other key must be consumed by
-``torch_rules.resnet_rules`` and every leaf of the ``trackjax.models.resnet.ResNet`` trunk filled.
+The reference recipes start their backbone from torchvision's ImageNet ResNet-50 / -101
+(``resnet50-19c8e357.pth``, ``Backbone(pretrained=True)``). Those files are bare state dicts in
+torchvision's layout (``torchvision_layout``): ``conv1``, ``bn1``,
+``layerL.B.{conv1,bn1,conv2,bn2,conv3,bn3}``, ``layerL.0.downsample.{0,1}``, ``fc``. The trackers'
+backbones stop after layer3, so ``layer4.*`` and the classifier ``fc.*`` are left out (and
+reported); every other key must be consumed by ``torch_rules.resnet_rules`` and every leaf of the
+``trackjax.models.resnet.ResNet`` trunk filled.
 Batch-norm weights and statistics go to the ``constants`` collection (frozen batch norm, as the
 reference). The depth is read from the block counts (ResNet-50: 3, 4, 6; ResNet-101: 3, 4, 23).
 """
@@ -19,7 +20,7 @@ import numpy as np
 from trackjax.convert.torch_rules import (IGNORED_KEYS, CheckpointError, convert_state_dict,
                                           resnet_rules, strip_module_prefix)
 
-STAGES = ("layer1", "layer2", "layer3")  # what STARK's backbone builds
+STAGES = ("layer1", "layer2", "layer3")  # what the trackers' backbones build
 LEFT_OUT = ("layer4.", "fc.")  # what the reference does not use
 
 
@@ -76,8 +77,8 @@ def resnet_layout(state_dict: Mapping[str, Any]) -> tuple[tuple[int, ...], int, 
       raise CheckpointError(f"not a torchvision ResNet state dict: no {stage}.* keys")
     blocks.append(max(indices) + 1)
   if "layer1.0.conv3.weight" not in state_dict:
-    raise CheckpointError("layer1.0.conv3.weight missing: a basic-block ResNet (18/34)? STARK's "
-                          "backbone is a bottleneck ResNet-50/101")
+    raise CheckpointError("layer1.0.conv3.weight missing: a basic-block ResNet (18/34)? The "
+                          "trackers' backbone is a bottleneck ResNet-50/101")
   from trackjax.models.resnet import RESNET_DEPTHS  # pylint: disable=g-import-not-at-top
   depth = next((d for d, b in RESNET_DEPTHS.items() if tuple(b[:3]) == tuple(blocks)), None)
   return tuple(blocks), width, depth
@@ -119,7 +120,7 @@ def resnet_variables_from_state_dict(state_dict: Mapping[str, Any], depth: int |
   layer4 = [k for k in left_out if k.startswith("layer4.")]
   notes = []
   if layer4:
-    notes.append(f"{len(layer4)} layer4.* keys (STARK's backbone stops after layer3)")
+    notes.append(f"{len(layer4)} layer4.* keys (the trackers' backbones stop after layer3)")
   if fc:
     notes.append(f"{', '.join(fc)} (the ImageNet classifier)")
   meta = {"backbone": {"kind": "resnet", "depth": found, "blocks": list(blocks), "width": width,

@@ -5,9 +5,9 @@ A ``Rule`` maps a PyTorch key pattern to a Flax collection/path with a tensor tr
 consumed, every leaf filled with the right shape, else ``CheckpointError`` naming the keys) and
 ``state_dict_from_variables`` is its exact inverse. The rule builders for common layers
 (convolutions OIHW -> HWIO, linears, multi-head attention, layer norm, frozen batch norm) and for a
-torchvision ResNet trunk live here; each model family lists its own rules from them
-(``stark_checkpoint.STARK_RULES``, ``resnet_checkpoint``). Files are read with
-``torch.load(weights_only=True)``: no arbitrary object is ever unpickled.
+torchvision ResNet trunk live here; each model family lists its own rules from them (its
+``checkpoint_rules``, see ``trackjax.families``) and so does ``resnet_checkpoint``. Files are
+read with ``torch.load(weights_only=True)``: no arbitrary object is ever unpickled.
 """
 
 from __future__ import annotations
@@ -82,8 +82,8 @@ def layer_norm_rules(torch_prefix: str, flax_prefix: str) -> list[Rule]:
 def resnet_rules(torch_prefix: str = "", flax_prefix: str = "") -> list[Rule]:
   """torchvision ResNet keys (``conv1``, ``bn1``, ``layerL.B.*``) -> ``trackjax.models.resnet``.
 
-  ``torch_prefix`` / ``flax_prefix`` locate the trunk (``backbone.0.body`` / ``backbone`` in
-  STARK); empty for a bare torchvision state dict and a bare ``ResNet`` tree.
+  ``torch_prefix`` / ``flax_prefix`` locate the trunk (``backbone.0.body`` / ``backbone`` in a
+  DETR-style tracker); empty for a bare torchvision state dict and a bare ``ResNet`` tree.
   """
   p = rf"{torch_prefix}\." if torch_prefix else ""
   f = f"{flax_prefix}/" if flax_prefix else ""
@@ -185,9 +185,9 @@ def state_dict_from_variables(variables: Mapping[str, Any], rules: list[Rule],
 
 
 _STRIP_HINT = (
-    "It pickles Python objects besides tensors (official STARK training checkpoints store "
-    "`settings` and `stats`), which trackjax refuses to unpickle. If you trust the file, strip it "
-    "once in an environment that has the official code on its path:\n"
+    "It pickles Python objects besides tensors (training checkpoints of pytracking-style "
+    "trainers store `settings` and `stats`), which trackjax refuses to unpickle. If you trust the "
+    "file, strip it once in an environment that has the official code on its path:\n"
     "  python -c \"import torch; c = torch.load('IN', map_location='cpu', weights_only=False); "
     "torch.save({'net': c['net'], 'net_type': c.get('net_type')}, 'OUT')\"\n"
     "and convert OUT instead.")

@@ -54,7 +54,7 @@ def is_valid_xywh(box) -> np.ndarray:
 
 
 def clip_box(box_xywh, height: int, width: int, margin: float = 10) -> np.ndarray:
-  """Clamps a predicted xywh box into the frame as the STARK tracker does after each frame.
+  """Clamps a predicted xywh box into the frame as the reference trackers' ``clip_box`` does.
 
   x1 is clamped to [0, W - margin], x2 to [margin, W], and w = max(margin, x2 - x1); the same
   for y with H. The result always has width and height of at least ``margin``.

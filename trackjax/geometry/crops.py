@@ -1,8 +1,9 @@
 """Square crops around a target box, shared by training samples and inference.
 
-This is the one implementation of STARK's ``sample_target`` and of the box mappings between a
-frame and a crop. ``sample_target`` returns the bytes of the official pad-then-resize
-(researchmm/Stark ``lib/train/data/processing_utils.py``):
+This is the one implementation of ``sample_target`` (pytracking's crop with the padding mask, as
+the transformer trackers' reference code has it in ``lib/train/data/processing_utils.py``) and of
+the box mappings between a frame and a crop. ``sample_target`` returns the bytes of the official
+pad-then-resize:
 
 * The crop window is ``crop_size = ceil(sqrt(w*h) * factor)`` pixels wide, its corner at
   ``round(centre - crop_size / 2)`` (round half to even, as Python's ``round``).
@@ -54,7 +55,7 @@ class WindowTooLarge(ValueError):
 
 
 def crop_window(box_xywh, factor: float) -> tuple[int, int, int]:
-  """Returns ``(x1, y1, crop_size)`` of the square window STARK crops around ``box_xywh``.
+  """Returns ``(x1, y1, crop_size)`` of the square window ``sample_target`` crops around ``box_xywh``.
 
   Raises:
     ValueError: when the box is not finite or the window would be smaller than one pixel.
@@ -132,7 +133,7 @@ def _resize_padded(part: np.ndarray, rows, col: int, crop_size: int,
 def sample_target(image: np.ndarray, box_xywh, factor: float, out_size: int, *,
                   flip: bool = False, grayscale: bool = False
                   ) -> tuple[np.ndarray, np.ndarray, float]:
-  """Crops ``out_size`` x ``out_size`` pixels around ``box_xywh`` as STARK's ``sample_target``.
+  """Crops ``out_size`` x ``out_size`` pixels around ``box_xywh`` as the reference ``sample_target``.
 
   Args:
     image: (H, W, 3) RGB frame, or a grayscale (H, W) / (H, W, 1) one, which is cropped as the
@@ -224,8 +225,8 @@ def crop_to_image_box(pred_cxcywh_norm, prev_box_xywh, resize_factor: float,
                       search_size: int) -> np.ndarray:
   """Maps a normalised cxcywh prediction in the search crop back to a frame xywh box.
 
-  As the STARK tracker: the crop is centred on the previous box's centre and spans
-  ``search_size / resize_factor`` frame pixels.
+  As the reference trackers' ``map_box_back``: the crop is centred on the previous box's centre
+  and spans ``search_size / resize_factor`` frame pixels.
   """
   pred = np.asarray(pred_cxcywh_norm, dtype=np.float64) * search_size / resize_factor
   prev = np.asarray(prev_box_xywh, dtype=np.float64)

@@ -1,4 +1,4 @@
-"""STARK prediction heads: the corner head with soft-argmax and the MLP score head."""
+"""Prediction heads: the corner head with soft-argmax (box corners from two score maps) and MLPs."""
 
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ def torch_default_init(fan_in: int):
 def soft_argmax(score_map: jnp.ndarray, stride: int, image_size: int) -> jnp.ndarray:
   """Expected (x, y) of a (B, H, W) score map, normalised by ``image_size``.
 
-  The grid is ``index * stride`` (0, 16, ..., 304 for STARK: no half-cell offset), as the official
-  ``Corner_Predictor``; the softmax runs over all H*W cells in float32.
+  The grid is ``index * stride`` (e.g. 0, 16, ..., 304 for stride 16 and a 320 crop: no half-cell
+  offset), as the official ``Corner_Predictor``; the softmax runs over all H*W cells in float32.
   """
   b, h, w = score_map.shape
   prob = jax.nn.softmax(score_map.reshape(b, h * w).astype(jnp.float32), axis=-1).reshape(b, h, w)
@@ -83,7 +83,7 @@ class CornerHead(nn.Module):
 
 
 class MLP(nn.Module):
-  """Linear layers with ReLU between them (the STARK score head is 256-256-256-1)."""
+  """Linear layers with ReLU between them (e.g. a 256-256-256-1 score head)."""
 
   hidden_dim: int
   output_dim: int

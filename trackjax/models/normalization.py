@@ -1,7 +1,7 @@
 """Batch normalisation layers with PyTorch's exact semantics.
 
-``FrozenBatchNorm`` is the DETR/STARK backbone norm: scale, shift and statistics are constants held in
-the ``constants`` collection, never trained and never updated. ``BatchNorm`` is a trainable batch norm
+``FrozenBatchNorm`` is the backbone norm of DETR and the trackers built on it: scale, shift and
+statistics are constants held in the ``constants`` collection, never trained and never updated. ``BatchNorm`` is a trainable batch norm
 that matches ``torch.nn.BatchNorm2d``: it normalises with the biased batch variance and updates the
 running variance with the unbiased one (momentum 0.1 on the new value).
 

@@ -1,8 +1,8 @@
 """ResNet (v1.5 bottleneck, torchvision layout) with frozen batch norm, truncated at any stage.
 
-STARK uses ResNet-50/101 up to ``layer3`` (stride 16, 1024 channels). The stage list, strides and
-dilations are attributes so that other trackers reuse the same module: MAPNet wants ``layer3`` at
-stride 8 with dilation (``dilate=(False, True, False)``), FineTrack wants several stages at once
+Trackers use ResNet-50/101 up to ``layer3`` (stride 16, 1024 channels). The stage list, strides
+and dilations are attributes so that every family reuses the same module: ``layer3`` at stride 8
+with dilation (``dilate=(False, True, False)``), or several stages at once
 (``outputs=('layer1', 'layer2', 'layer3')``). Parameter names mirror torchvision's state-dict keys
 (``conv1``, ``bn1``, ``layer2_0/conv2``, ``layer2_0/downsample_conv``...).
 

@@ -16,8 +16,8 @@ import jax.numpy as jnp
 
 from trackjax.models.matmul_precision import dense_hooks, linear, matmul, split_last_axis
 
-# STARK initialises every transformer matrix with xavier_uniform, including the stacked (3C, C)
-# in-projection, so its bound uses fan_out = 3C.
+# DETR's transformer (and the trackers built on it) initialises every matrix with xavier_uniform,
+# including the stacked (3C, C) in-projection, so its bound uses fan_out = 3C.
 xavier_uniform = nn.initializers.xavier_uniform()
 
 

@@ -85,18 +85,24 @@ def variables_of(state: Any) -> dict[str, Any]:
 def load_trained_variables(workdir: str, stages=("stage2", "stage1")) -> dict[str, Any]:
   """The variables of the most advanced finished stage of a training run in ``workdir``.
 
-  ``stages`` are tried in order (default: ST stage 2, then stage 1 / STARK-S). Also accepts one
-  stage's directory or a directory of converted weights.
+  ``stages`` are tried in order (default: stage 2, then stage 1; callers with a config pass its
+  ``train.stages`` reversed). Also accepts one stage's directory or a directory of converted
+  weights.
   """
+  return weights.load_variables(trained_variables_dir(workdir, stages))
+
+
+def trained_variables_dir(workdir: str, stages=("stage2", "stage1")) -> str:
+  """The weights directory ``load_trained_variables(workdir, stages)`` reads."""
   workdir = os.path.abspath(workdir)
   if has_final_variables(workdir):  # a stage directory
-    return weights.load_variables(os.path.join(workdir, FINAL_DIR))
+    return os.path.join(workdir, FINAL_DIR)
   for stage in stages:
     stage_dir = os.path.join(workdir, stage)
     if has_final_variables(stage_dir):
-      return weights.load_variables(os.path.join(stage_dir, FINAL_DIR))
+      return os.path.join(stage_dir, FINAL_DIR)
   if os.path.isdir(os.path.join(workdir, "variables")):
-    return weights.load_variables(workdir)
+    return workdir
   raise FileNotFoundError(
       f"{workdir} holds no finished training stage ({', '.join(stages)}/{FINAL_DIR}/) and no "
       "converted weights")

@@ -1,11 +1,12 @@
-"""STARK training losses on normalised search-crop coordinates (jax.numpy, jit-friendly).
+"""Box and score losses on normalised search-crop coordinates (jax.numpy, jit-friendly).
 
-Stage 1 (and STARK-S): ``giou_weight * GIoU + l1_weight * L1`` between the predicted box
-(cx, cy, w, h -> x1, y1, x2, y2) and the target (x, y, w, h -> x1, y1, x2, y2, clamped to [0, 1]),
-mean over the batch (L1 also over the 4 coordinates). As in the reference, when any box of the
-batch is degenerate (x2 < x1 or y2 < y1) the GIoU term is 0. The ``iou`` metric is the mean
-per-sample IoU (0 for a degenerate prediction), so it stays informative early in training.
-Stage 2: binary cross-entropy with logits on the score head, mean over the batch.
+``box_losses``: GIoU and L1 terms (a family weighs them, e.g. ``giou_weight * GIoU + l1_weight *
+L1``) between the predicted box (cx, cy, w, h -> x1, y1, x2, y2) and the target (x, y, w, h ->
+x1, y1, x2, y2, clamped to [0, 1]), mean over the batch (L1 also over the 4 coordinates). As in
+the reference, when any box of the batch is degenerate (x2 < x1 or y2 < y1) the GIoU term is 0.
+The ``iou`` metric is the mean per-sample IoU (0 for a degenerate prediction), so it stays
+informative early in training. ``bce_with_logits``: binary cross-entropy with logits (e.g. a
+score head), mean over the batch.
 """
 
 from __future__ import annotations

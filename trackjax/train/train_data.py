@@ -1,58 +1,30 @@
-"""The STARK input pipeline as the recipe sees it: an iterator factory over ``data_pipelines``.
+"""Which datasets a run trains and validates on, resolved once for every family.
 
-``build_iterator(config, stage, split=..., seed=..., global_batch_size=..., process_index=...,
-process_count=...)`` returns an iterator of per-process batches (dicts of numpy arrays with a
-leading batch dimension: ``template_images`` (B, T, S, S, 3) uint8, ``template_masks``,
-``search_images`` (B, S', S', 3) uint8, ``search_masks``, ``search_anno`` (B, 4) normalised xywh,
-``label`` (B,), ``skipped`` (B, num_datasets)) whose ``get_state()/set_state()`` Grain's Orbax
-handler saves. Tests pass their own factory with the same signature to ``train_and_evaluate``.
-
-The data settings come from ``config.data`` (``data_pipelines.config.default_data_config()`` when
-absent); crop sizes, template count and the stage's sample kind come from the model and stage so
-that they cannot disagree. The datasets are ``config.data.mix`` / ``val_mix`` over
-``config.data.roots`` plus the Python lists ``train_datasets`` / ``val_datasets``, resolved by
-``data_pipelines.config.resolve_datasets``; validation falls back to the synthetic val split only
-when training on the synthetic dataset alone.
+The datasets are ``config.data.mix`` / ``val_mix`` over ``config.data.roots`` plus the Python
+lists ``train_datasets`` / ``val_datasets``, resolved by ``data_pipelines.config.resolve_datasets``;
+validation falls back to the synthetic val split only when training on the synthetic dataset
+alone. ``split_data_config(config, split)`` is the ``data_pipelines`` config of one split with
+those entries resolved; a family's train task adds what its recipe fixes (crop sizes, template
+count, sample kind) and builds its iterator from it (``trackjax.train.task.IteratorFactory``).
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 import ml_collections
 
 from data_pipelines import config as data_config_lib
 
-STEP_KEYS = ("template_images", "template_masks", "template_pixel_scale", "search_images",
-             "search_masks", "search_pixel_scale", "search_anno", "label")
 
-
-class IteratorFactory(Protocol):
-
-  def __call__(self, config: ml_collections.ConfigDict, stage: str, *, split: str, seed: int,
-               global_batch_size: int, process_index: int, process_count: int) -> Any:
-    ...
-
-
-def stark_data_config(config: ml_collections.ConfigDict, stage: str,
+def split_data_config(config: ml_collections.ConfigDict,
                       split: str = "train") -> ml_collections.ConfigDict:
-  """The ``data_pipelines`` settings for ``stage`` of the recipe ``config`` and ``split``, with
-  the datasets resolved (``train_datasets`` holds the entries of ``split``)."""
+  """A copy of ``config.data`` (defaults when absent) for ``split``: ``train_datasets`` holds the
+  resolved entries of ``split``, the mixes and ``val_datasets`` are empty, and
+  ``samples_per_epoch`` is ``config.train.samples_per_epoch``."""
   data = ml_collections.ConfigDict(_data_config(config).to_dict())
-  model = config.model
-  data.processing.template_size = model.template_size
-  data.processing.search_size = model.search_size
-  data.processing.template_factor = model.template_factor
-  data.processing.search_factor = model.search_factor
-  data.processing.backbone_stride = model.feature_stride
-  data.sampler.num_template = model.num_templates
-  if model.num_templates == 1:
-    data.sampler.mode = "causal"
-  data.sampler.train_cls = bool(config.train[stage].classification_samples)
-  data.samples_per_epoch = config.train.samples_per_epoch
-  if split == "val":  # the reference's validation transform: ToTensor + Normalize only
-    data.processing.brightness_jitter = 0.0
-    data.processing.crop_flip_prob = 0.0
+  if config.get("train") is not None and "samples_per_epoch" in config.train:
+    data.samples_per_epoch = config.train.samples_per_epoch
   entries = training_datasets(config) if split == "train" else validation_datasets(config)
   data.mix, data.val_mix, data.val_datasets = "", "", []
   data.train_datasets = entries
@@ -68,7 +40,7 @@ def training_datasets(config: ml_collections.ConfigDict) -> list[dict[str, Any]]
     if data.get("train_datasets"):
       raise ValueError(f"{e} (config.data.train_datasets entries are added to the mix: set "
                        "config.data.mix='' to train on them alone)") from e
-    if config.get("variant", "") in ("", "got10k_only"):
+    if config.get("variant", "") not in ("tiny", "quickstart"):  # a recipe on real datasets
       raise ValueError(f"{e}. Without datasets at hand, the config's :quickstart variant trains "
                        "on the embedded synthetic data") from e
     raise
@@ -121,12 +93,3 @@ def _data_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict
 def _synthetic_sizes(config: ml_collections.ConfigDict) -> dict[str, Any]:
   synth = config.get("synthetic") or {}
   return {k: synth[k] for k in data_config_lib.SYNTHETIC_DEFAULTS if k in synth}
-
-
-def build_iterator(config: ml_collections.ConfigDict, stage: str, *, split: str, seed: int,
-                   global_batch_size: int, process_index: int = 0, process_count: int = 1):
-  """The ``data_pipelines`` train iterator for ``stage`` and ``split``."""
-  from data_pipelines import train_iterator  # pylint: disable=g-import-not-at-top
-  return train_iterator.build_train_iterator(
-      stark_data_config(config, stage, split), seed=seed, global_batch_size=global_batch_size,
-      process_index=process_index, process_count=process_count)

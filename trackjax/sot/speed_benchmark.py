@@ -1,14 +1,16 @@
 """Tracking speed: per-stream fps (end to end and network only), latency percentiles, and the
 throughput of K batched streams, on the current JAX device.
 
-  python -m trackjax.main --config configs/stark_st50.py --config.mode=benchmark --workdir runs/speed \\
+  python -m trackjax.main --config configs/<model>.py --config.mode=benchmark --workdir runs/speed \\
       --config.speed.stream_counts=1,8
-  # CPU with bf16 dot instructions: add --config.model.matmul_dtype=bfloat16
+  # a family whose model has the bf16 option, on a CPU with bf16 dot instructions:
+  #   add --config.model.matmul_dtype=bfloat16
 
-What is timed (synthetic frames rendered beforehand, so no decoding):
-* ``end_to_end``: ``StarkTracker.track`` on one stream: search crop on the host, transfer, jitted
-  step, box mapping and template updates: the latency a user sees per frame.
-* ``network``: the jitted ``track_step`` alone on device-resident inputs (``block_until_ready``).
+What is timed (synthetic frames rendered beforehand, so no decoding), for the tracker of
+``config.family``:
+* ``end_to_end``: ``tracker.track`` on one stream: search crop on the host, transfer, jitted
+  step, box mapping and memory updates (e.g. templates): the latency a user sees per frame.
+* ``network``: the jitted ``network_step`` alone on device-resident inputs (``block_until_ready``).
 * ``batched``: ``BatchedTracker.track`` with K active streams; throughput = K frames per call.
 Every figure is the median over ``config.speed.repeats`` runs of ``num_frames`` frames after
 ``warmup_frames``; latency percentiles pool the per-frame times of all runs. JSON goes to
@@ -30,9 +32,10 @@ import numpy as np
 
 from data_pipelines.synthetic import SyntheticSource
 from trackjax import console
-from trackjax.track.batched_tracker import BatchedTracker
-from trackjax.track.stark_tracker import StarkTracker
-from trackjax.track.tracker_variables import load_tracker_variables, random_variables
+from trackjax.families import get_family
+from trackjax.sot.streams import BatchedTracker
+from trackjax.sot.tracker import as_rgb_frame, initial_box
+from trackjax.sot.tracker_variables import load_tracker_variables, random_variables
 
 
 def device_description() -> dict[str, Any]:
@@ -77,9 +80,9 @@ def measure_speed(config, variables=None) -> dict[str, Any]:
   s = config.speed
   dtype = jnp.bfloat16 if s.compute_dtype == 'bfloat16' else jnp.float32
   if variables is None:
-    variables = (load_tracker_variables(config.model, s.weights) if s.weights
-                 else random_variables(config.model, config.get('seed', 0)))
-  tracker = StarkTracker(config.model, config.tracker, dtype=dtype)
+    variables = (load_tracker_variables(config, s.weights) if s.weights
+                 else random_variables(config, config.get('seed', 0)))
+  tracker = get_family(config.family).build_tracker(config, dtype=dtype)
   n, warm, repeats = int(s.num_frames), int(s.warmup_frames), max(1, int(s.repeats))
   frames, box0 = synthetic_frames(n + warm + 1, s.image_size)
   # Progress: one unit per timed run of `n` frames; a line per measurement (process 0).
@@ -105,10 +108,11 @@ def measure_speed(config, variables=None) -> dict[str, Any]:
   progress.line(f'[speed] end to end: {_summary(e2e_runs)["fps"]:.1f} fps')
 
   # Network only, one stream, inputs already on the device.
-  state = tracker.init(variables, frames[0], box0)
-  crop, mask, _ = tracker.search_crop(frames[1], state.box)
-  crop, mask = jax.device_put(crop[None]), jax.device_put(mask[None])
-  net = lambda i: jax.block_until_ready(tracker.network_step(variables, state.templates, crop, mask))
+  box = initial_box(box0)
+  memory = tracker.initial_memory(variables, as_rgb_frame(frames[0]), box)
+  inputs, _ = tracker.search_inputs(as_rgb_frame(frames[1]), box)
+  inputs = [jax.device_put(np.asarray(x)[None]) for x in inputs]
+  net = lambda i: jax.block_until_ready(tracker.network_step(variables, memory, *inputs))
   progress.set(progress.n, {'measuring': 'network'})
   net_runs = []
   for _ in range(repeats):
@@ -146,8 +150,9 @@ def measure_speed(config, variables=None) -> dict[str, Any]:
   progress.close(summary=False)
 
   return {
-      'model': config.model.name, 'variant': config.get('variant', ''),
-      'search_size': config.model.search_size, 'compute_dtype': s.compute_dtype,
+      'family': config.family, 'model': config.model.get('name', config.family),
+      'variant': config.get('variant', ''),
+      'search_size': config.model.get('search_size'), 'compute_dtype': s.compute_dtype,
       'matmul_dtype': config.model.get('matmul_dtype', 'float32'),
       'image_size': list(s.image_size), 'num_frames': n, 'warmup_frames': warm, 'repeats': repeats,
       'device': device_description(),

@@ -1,8 +1,8 @@
 """Video demo: track one or several targets through a video file, an image folder or a camera.
 
-  python -m trackjax.main --config configs/stark_st50.py --config.mode=track --workdir runs/demo \\
+  python -m trackjax.main --config configs/<model>.py --config.mode=track --workdir runs/demo \\
       --config.demo.source=video.mp4 --config.demo.init_box=100,80,40,60 \\
-      --config.demo.weights=weights/stark_st50
+      --config.demo.weights=weights/<model>
   # several targets ('x,y,w,h;x,y,w,h;...', overrides init_box):
   python -m trackjax.main ... --config.demo.init_boxes='100,80,40,60;300,120,50,50'
 
@@ -10,9 +10,9 @@ Writes, under the workdir, an annotated video (``config.demo.output_video``, Ope
 GIF (``output_gif``, Pillow, downscaled and subsampled) and the boxes (``output_boxes``, one
 ``x,y,w,h`` line per frame, the first being the initial box).
 
-Several targets run as ``BatchedTracker`` streams, one slot each, all advanced by ONE jitted network
-step per frame; each slot follows the path of a single-target run. The video and GIF show every
-target in its own colour (``TARGET_COLOURS``, cycled) labelled with its index and score. Target
+The tracker is that of ``config.family``. Several targets run as ``BatchedTracker`` streams, one
+slot each, all advanced by ONE jitted network step per frame; each slot follows the path of a
+single-target run. The video and GIF show every target in its own colour (``TARGET_COLOURS``, cycled) labelled with its index and score. Target
 ``k`` (0-based, in the order given or drawn) gets its own boxes file: ``output_boxes`` with ``_<k>``
 before the suffix (``demo_boxes_0.txt``, ``demo_boxes_1.txt``, ...); a single target keeps
 ``demo_boxes.txt``.
@@ -36,10 +36,11 @@ import numpy as np
 from PIL import Image
 
 from trackjax import console
-from trackjax.evaluate import result_files as rf
-from trackjax.track.batched_tracker import BatchedTracker
-from trackjax.track.stark_tracker import StarkTracker
-from trackjax.track.tracker_variables import load_tracker_variables
+from trackjax.families import get_family
+from trackjax.sot import result_files as rf
+from trackjax.sot.streams import BatchedTracker
+from trackjax.sot.tracker import SotTracker
+from trackjax.sot.tracker_variables import load_tracker_variables
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
 DRAW_SEVERAL = 'draw'  # config.demo.init_boxes value: draw the targets with cv2.selectROIs
@@ -194,10 +195,10 @@ def initial_targets(demo_config, frame_rgb: np.ndarray) -> list[np.ndarray]:
 
 
 class TargetStreams:
-  """The demo's targets after the first frame: one ``StarkTracker`` stream for a single target, else
-  one ``BatchedTracker`` slot per target, advanced together by one jitted network step per frame."""
+  """The demo's targets after the first frame: one tracker stream for a single target, else one
+  ``BatchedTracker`` slot per target, advanced together by one jitted network step per frame."""
 
-  def __init__(self, tracker: StarkTracker, variables, frame_rgb: np.ndarray,
+  def __init__(self, tracker: SotTracker, variables, frame_rgb: np.ndarray,
                boxes: Sequence[np.ndarray]):
     self.tracker = tracker
     self.variables = variables
@@ -296,9 +297,10 @@ def run_demo(config, workdir: str) -> dict:
     if first is None:
       raise ValueError(f'config.demo.source={d.source}: no frame could be read')
     initial = initial_targets(d, first)  # boxes are checked before the weights load
-    variables = load_tracker_variables(config.model, d.weights or config.get('init_from', ''),
+    variables = load_tracker_variables(config, d.weights or config.get('init_from', ''),
                                        seed=config.get('seed', 0))
-    streams = TargetStreams(StarkTracker(config.model, config.tracker), variables, first, initial)
+    tracker = get_family(config.family).build_tracker(config)
+    streams = TargetStreams(tracker, variables, first, initial)
     desc = 'demo' if streams.count == 1 else f'demo, {streams.count} targets'
     bar = console.Progress(desc, d.max_frames or None, unit='frame', every_s=10.0,
                            enabled=console.is_main_process())

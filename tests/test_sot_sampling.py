@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from data_pipelines import stark_sampling as ss
+from data_pipelines import sot_sampling as ss
 from data_pipelines.sources.annotation_files import visible_from_boxes
 from data_pipelines.sources.base import DatasetError
 from tests.fake_sources import FakeSource, moving_boxes
@@ -64,7 +64,7 @@ def test_causal_mode_search_after_template_within_gap():
   n = 600
   vis = np.random.default_rng(1).random(n) < 0.7
   src = _video_source([n], [vis])
-  sampler = ss.StarkSampler([src], [1], ss.SamplerConfig('causal', 1, 1, max_gap=200))
+  sampler = ss.TrackingSampler([src], [1], ss.SamplerConfig('causal', 1, 1, max_gap=200))
   rng = np.random.default_rng(0)
   gaps = []
   for _ in range(2000):
@@ -76,7 +76,7 @@ def test_causal_mode_search_after_template_within_gap():
 
 
 def test_causal_gap_grows_when_needed():
-  sampler = ss.StarkSampler([_video_source([400])], [1],
+  sampler = ss.TrackingSampler([_video_source([400])], [1],
                             ss.SamplerConfig('causal', 1, 1, max_gap=200))
   vis = np.zeros(400, bool)
   vis[[0, 300]] = True  # the only search frame after 0 is 300 frames later
@@ -90,7 +90,7 @@ def test_trident_pro_dynamic_template_window():
   n = 700
   vis = np.random.default_rng(2).random(n) < 0.6
   src = _video_source([n], [vis])
-  sampler = ss.StarkSampler([src], [1], ss.SamplerConfig('trident_pro'))
+  sampler = ss.TrackingSampler([src], [1], ss.SamplerConfig('trident_pro'))
   rng = np.random.default_rng(0)
   invisible_dynamic = 0
   for _ in range(3000):
@@ -108,7 +108,7 @@ def test_trident_pro_dynamic_template_window():
 
 def test_trident_dynamic_template_visible():
   vis = np.random.default_rng(2).random(300) < 0.5
-  sampler = ss.StarkSampler([_video_source([300], [vis])], [1], ss.SamplerConfig('trident'))
+  sampler = ss.TrackingSampler([_video_source([300], [vis])], [1], ss.SamplerConfig('trident'))
   rng = np.random.default_rng(0)
   for _ in range(500):
     assert vis[sampler.draw(rng).templates[1].frame]
@@ -117,7 +117,7 @@ def test_trident_dynamic_template_visible():
 def test_dataset_ratios_and_image_datasets():
   a = _video_source([30, 30], name='a')
   b = FakeSource('img', [moving_boxes(1)] * 5, is_video=False)
-  sampler = ss.StarkSampler([a, b], [1, 3], ss.SamplerConfig())
+  sampler = ss.TrackingSampler([a, b], [1, 3], ss.SamplerConfig())
   rng = np.random.default_rng(0)
   draws = [sampler.draw(rng) for _ in range(4000)]
   frac_b = np.mean([d.templates[0].dataset == 1 for d in draws])
@@ -132,7 +132,7 @@ def test_classification_negatives():
   vis = np.ones(n, bool)
   vis[40:50] = False
   full = _video_source([n, n], [vis, np.ones(n, bool)])
-  sampler = ss.StarkSampler([full], [1], ss.SamplerConfig('trident_pro', train_cls=True))
+  sampler = ss.TrackingSampler([full], [1], ss.SamplerConfig('trident_pro', train_cls=True))
   rng = np.random.default_rng(0)
   labels, centre_negs, other_negs = [], 0, 0
   for _ in range(4000):
@@ -159,4 +159,4 @@ def test_config_validation_and_unusable_dataset():
     ss.SamplerConfig('trident_pro', num_template=1)
   with pytest.raises(DatasetError, match="'v' has no usable sequence .*: 0 of 1 sequences usable; "
                                          'dropped 1 under 20 frames: v0'):
-    ss.StarkSampler([_video_source([10])], [1], ss.SamplerConfig())
+    ss.TrackingSampler([_video_source([10])], [1], ss.SamplerConfig())

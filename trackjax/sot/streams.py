@@ -1,15 +1,17 @@
-"""K independent STARK streams advanced by ONE jitted network step (batch dimension K).
+"""K independent streams of any SOT tracker advanced by ONE jitted network step (batch K).
 
-  batched = BatchedTracker(StarkTracker(config.model, config.tracker), num_streams=8)
+  batched = BatchedTracker(family.build_tracker(config), num_streams=8)
   state = batched.empty_state(variables)
   state = batched.init_slot(variables, state, slot=3, frame=frame0, box_xywh=box)
   boxes, scores, state = batched.track(variables, state, {3: frame1, ...})
   state = batched.release_slot(state, 3)     # slot 3 can take the next sequence
 
-Each slot has its own box, frame counter and template-update schedule; the per-stream logic
-(crops, box mapping, clipping, updates) is ``StarkTracker``'s, so a slot follows exactly the path
-of a single-stream run. Inactive slots are fed an all-padding crop and their outputs ignored, so
-the jitted step always sees the same shapes (one compilation per K).
+Each slot has its own box, frame counter and score here, and its memory (the family's per-stream
+device state, e.g. template features) in one pytree with a slot dimension. The per-stream logic
+(crops, box mapping, clipping, memory updates) is the tracker's, through the batched hooks of
+``trackjax.sot.tracker.SotTracker``, so a slot follows exactly the path of a single-stream run.
+Inactive slots are fed the tracker's idle inputs and their outputs ignored, so the jitted step
+always sees the same shapes (one compilation per K).
 """
 
 from __future__ import annotations
@@ -21,8 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from trackjax.models.stark import Tokens
-from trackjax.track.stark_tracker import StarkTracker, as_rgb_frame, initial_box
+from trackjax.sot.tracker import Memory, SotTracker, as_rgb_frame, initial_box
 
 
 @flax.struct.dataclass
@@ -34,39 +35,43 @@ class BatchedState:
     frame_ids: (K,) int64 frames tracked since the slot's ``init_slot``.
     active: (K,) bool, slot holds a sequence.
     scores: (K,) float64 last confidence.
-    templates: template tokens (K, T * L, C) on the device.
+    memory: the tracker's memory of every slot (leading dimension K) on the device.
   """
 
   boxes: np.ndarray
   frame_ids: np.ndarray
   active: np.ndarray
   scores: np.ndarray
-  templates: Tokens
+  memory: Memory
+
+
+def _write_row(memory: Memory, row, part: Memory) -> Memory:
+  """``memory`` with slot ``row`` replaced by ``part`` (leading dimension 1)."""
+  return jax.tree_util.tree_map(
+      lambda dst, src: jax.lax.dynamic_update_slice(
+          dst, src.astype(dst.dtype), (row,) + (0,) * (dst.ndim - 1)),
+      memory, part)
+
+
+_write_row_jit = jax.jit(_write_row)
 
 
 class BatchedTracker:
   """Runs ``num_streams`` slots of ``tracker`` in lockstep."""
 
-  def __init__(self, tracker: StarkTracker, num_streams: int):
+  def __init__(self, tracker: SotTracker, num_streams: int):
     if num_streams < 1:
       raise ValueError(f'num_streams must be >= 1, got {num_streams}')
     self.tracker = tracker
     self.num_streams = int(num_streams)
-    size = tracker.search_size
-    self._idle_crop = np.zeros((size, size, 3), np.uint8)
-    self._idle_mask = np.ones((size, size), bool)
+    self._idle = tuple(np.asarray(x) for x in tracker.idle_inputs())
 
   def empty_state(self, variables: Mapping[str, Any]) -> BatchedState:
-    """All slots inactive, template tokens zero (shapes from ``jax.eval_shape``)."""
-    t = self.tracker
-    ts = t.template_size
-    one = jax.eval_shape(t.encode, variables, jax.ShapeDtypeStruct((1, ts, ts, 3), jnp.uint8),
-                         jax.ShapeDtypeStruct((1, ts, ts), jnp.bool_))
-    k, n = self.num_streams, t.num_templates
-    templates = jax.tree_util.tree_map(
-        lambda s: jnp.zeros((k, n * s.shape[1]) + s.shape[2:], s.dtype), one)
+    """All slots inactive, memory zero."""
+    k = self.num_streams
     return BatchedState(boxes=np.zeros((k, 4)), frame_ids=np.zeros(k, np.int64),
-                        active=np.zeros(k, bool), scores=np.zeros(k), templates=templates)
+                        active=np.zeros(k, bool), scores=np.zeros(k),
+                        memory=self.tracker.empty_memory(variables, k))
 
   def _check_slot(self, slot: int) -> int:
     if not 0 <= slot < self.num_streams:
@@ -75,17 +80,16 @@ class BatchedTracker:
 
   def init_slot(self, variables: Mapping[str, Any], state: BatchedState, slot: int, frame,
                 box_xywh) -> BatchedState:
-    """(Re)starts ``slot`` on a new sequence: encodes its template, resets its counter."""
+    """(Re)starts ``slot`` on a new sequence: its memory from ``frame``, its counter reset."""
     slot = self._check_slot(slot)
-    t = self.tracker
     frame = as_rgb_frame(frame)
     box = initial_box(box_xywh)
-    tokens = t.initial_templates(variables, frame, box)
-    templates = t.write_tokens(state.templates, tokens, jnp.int32(slot), jnp.int32(0))
+    part = self.tracker.initial_memory(variables, frame, box)
+    memory = _write_row_jit(state.memory, jnp.int32(slot), part)
     boxes, frame_ids = state.boxes.copy(), state.frame_ids.copy()
     active, scores = state.active.copy(), state.scores.copy()
     boxes[slot], frame_ids[slot], active[slot], scores[slot] = box, 0, True, 1.0
-    return BatchedState(boxes, frame_ids, active, scores, templates)
+    return BatchedState(boxes, frame_ids, active, scores, memory)
 
   def release_slot(self, state: BatchedState, slot: int) -> BatchedState:
     slot = self._check_slot(slot)
@@ -103,32 +107,32 @@ class BatchedTracker:
     """
     t = self.tracker
     k = self.num_streams
-    crops = np.broadcast_to(self._idle_crop, (k,) + self._idle_crop.shape).copy()
-    masks = np.broadcast_to(self._idle_mask, (k,) + self._idle_mask.shape).copy()
+    inputs = [np.broadcast_to(x, (k,) + x.shape).copy() for x in self._idle]
     prepared = {}
     for slot, frame in frames.items():
       slot = self._check_slot(slot)
       if not state.active[slot]:
         raise ValueError(f'slot {slot} is not active; call init_slot first')
       image = as_rgb_frame(frame, name=f'frame of slot {slot}')
-      crops[slot], masks[slot], resize_factor = t.search_crop(image, state.boxes[slot])
-      prepared[slot] = (image, resize_factor)
-    pred, logits = jax.device_get(t.network_step(variables, state.templates, crops, masks))
+      slot_inputs, crop_info = t.search_inputs(image, state.boxes[slot])
+      for batch, x in zip(inputs, slot_inputs):
+        batch[slot] = x
+      prepared[slot] = (image, crop_info)
+    outputs = jax.device_get(t.network_step(variables, state.memory, *inputs))
 
     boxes, frame_ids = state.boxes.copy(), state.frame_ids.copy()
     scores = state.scores.copy()
-    templates = state.templates
-    for slot, (image, resize_factor) in prepared.items():
+    memory = state.memory
+    for slot, (image, crop_info) in prepared.items():
       frame_ids[slot] += 1
-      box = t.box_from_prediction(pred[slot], state.boxes[slot], resize_factor, image.shape)
+      row = jax.tree_util.tree_map(lambda x, s=slot: x[s], outputs)
+      box, score = t.frame_result(row, state.boxes[slot], crop_info, image.shape)
       if box is None:
         scores[slot] = 0.0
         continue
       boxes[slot] = box
-      scores[slot] = t.score_of(logits[slot])
-      if t.wants_update(int(frame_ids[slot]), scores[slot]):
-        dynamic = t.encode_template(variables, image, box)
-        offset = dynamic.feat.shape[1] * (t.num_templates - 1)
-        templates = t.write_tokens(templates, dynamic, jnp.int32(slot), jnp.int32(offset))
-    new_state = BatchedState(boxes, frame_ids, state.active.copy(), scores, templates)
+      scores[slot] = score
+      memory = t.update_memory(variables, memory, slot, int(frame_ids[slot]), image, box,
+                               scores[slot])
+    new_state = BatchedState(boxes, frame_ids, state.active.copy(), scores, memory)
     return boxes.copy(), scores.copy(), new_state

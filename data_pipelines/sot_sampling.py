@@ -1,16 +1,20 @@
-"""Which frames make one STARK training sample (the reference ``TrackingSampler``).
+"""Which frames make one single-object training sample (pytracking's ``TrackingSampler``).
+
+pytracking's sampler in the form the transformer trackers' code has it (``lib/train/data/
+sampler.py``: the ``causal`` mode and the two-template ``trident`` modes), for every family that
+trains on template/search crops.
 
 A draw picks a dataset by ratio, a usable sequence of it uniformly, then frames:
 
-* ``'causal'`` (STARK-S): a visible template frame, then visible search frame(s) after it
+* ``'causal'`` (one template): a visible template frame, then visible search frame(s) after it
   within ``max_gap`` frames; the gap grows by 5 (and the template is redrawn) until one is found.
-* ``'trident'`` / ``'trident_pro'`` (STARK-ST): the initial template and the search frame are any
-  two visible frames (drawn independently, with replacement); the dynamic template comes from
-  ``[s - max_gap, s)`` when the initial template precedes the search frame, else from
-  ``[s, s + max_gap)``; ``'trident_pro'`` allows invisible frames there.
-* classification (ST stage 2, ``train_cls``): with probability ``pos_prob`` the search frame is
-  the trident one (label 1); otherwise (label 0) an invisible frame of the same video with a
-  pseudo-box of W/8 x H/8 at the image centre, or, when the video has no invisible frame or the
+* ``'trident'`` / ``'trident_pro'`` (an initial and a dynamic template): the initial template
+  and the search frame are any two visible frames (drawn independently, with replacement); the
+  dynamic template comes from ``[s - max_gap, s)`` when the initial template precedes the search
+  frame, else from ``[s, s + max_gap)``; ``'trident_pro'`` allows invisible frames there.
+* classification (a score-head stage, ``train_cls``): with probability ``pos_prob`` the search
+  frame is the trident one (label 1); otherwise (label 0) an invisible frame of the same video with
+  a pseudo-box of W/8 x H/8 at the image centre, or, when the video has no invisible frame or the
   dataset is an image dataset, any frame of a sequence drawn afresh (dataset by ratio).
 
 A sequence is usable when it has more than ``2 * (num_template + num_search)`` visible frames and
@@ -167,8 +171,8 @@ def sample_visible_ids(rng: np.random.Generator, visible: np.ndarray, num_ids: i
   return [int(lo + c) for c in rng.choice(candidates, size=num_ids)]
 
 
-class StarkSampler:
-  """Draws frame indices for STARK samples from several sources with given ratios."""
+class TrackingSampler:
+  """Draws frame indices for template/search samples from several sources with given ratios."""
 
   def __init__(self, sources: list[SequenceSource], ratios: list[float],
                config: SamplerConfig):

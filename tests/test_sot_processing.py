@@ -6,8 +6,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from data_pipelines import stark_processing as sp
-from data_pipelines import stark_sampling as ss
+from data_pipelines import sot_processing as sp
+from data_pipelines import sot_sampling as ss
 from data_pipelines.sources.annotation_files import ANNOTATION_FILE
 from data_pipelines.sources.base import DatasetError
 from tests.fake_sources import FakeSource, moving_boxes
@@ -17,8 +17,8 @@ SMALL = sp.ProcessingConfig(template_size=64, search_size=160)
 
 
 def _processor(sources, cfg=SMALL, sampler_cfg=ss.SamplerConfig(), ratios=None):
-  sampler = ss.StarkSampler(sources, ratios or [1] * len(sources), sampler_cfg)
-  return sp.StarkProcessor(sampler, cfg)
+  sampler = ss.TrackingSampler(sources, ratios or [1] * len(sources), sampler_cfg)
+  return sp.TrackingProcessor(sampler, cfg)
 
 
 def _bright_bbox(image):

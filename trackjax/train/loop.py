@@ -1,13 +1,18 @@
-"""The STARK training recipe: ``train_and_evaluate(config, workdir)`` runs the config's stages.
+"""The one train loop: ``train_and_evaluate(config, workdir)`` runs the config's stages.
 
-STARK-ST trains in two stages (``config.train.stages``): stage 1 learns boxes (2 * GIoU + 5 * L1
-on the corner head), stage 2 starts from stage 1's final weights and trains only the score head
-(binary cross-entropy on half-negative samples, box head not run, model in train mode so dropout
-is on). STARK-S has stage 1 only. Each stage lives in ``WORKDIR/<stage>/`` (checkpoints, final
-variables); ``WORKDIR/metrics.jsonl`` and ``WORKDIR/tensorboard/`` hold the logs. Running the same
-command again resumes where the run stopped, with the same batches and the same result. Before
-anything is written, the datasets (``config.data.mix`` / ``val_mix`` over ``config.data.roots``)
-are resolved by ``check_datasets``, so a missing root or validation set fails at once.
+The family (``config.family``, ``trackjax.families.get_family``) supplies a ``TrainTask``
+(``trackjax.train.task``): initialisation, each stage's loss, extra frozen parameters and batch
+keys, the input iterator and the backbone import. Everything else is here and the same for every
+family: ``config.train.stages`` run in order, a stage starting from the previous one's final
+weights when ``config.train.<stage>.init_from_stage`` names it; parameter groups, freezing and
+AdamW from ``config.train.<stage>`` (``trackjax.train.optimizer``); data-parallel shardings;
+restore; log, checkpoint and validation cadence; final variables; the evaluation after training.
+
+Each stage lives in ``WORKDIR/<stage>/`` (checkpoints, final variables); ``WORKDIR/metrics.jsonl``
+and ``WORKDIR/tensorboard/`` hold the logs. Running the same command again resumes where the run
+stopped, with the same batches and the same result. Before anything is written, the family checks
+the config and the datasets (``config.data.mix`` / ``val_mix`` over ``config.data.roots``) are
+resolved by ``check_datasets``, so a missing root or validation set fails at once.
 
 Read top to bottom: mesh, data, model and optimizer, shardings, step, restore, loop.
 """
@@ -15,6 +20,7 @@ Read top to bottom: mesh, data, model and optimizer, shardings, step, restore, l
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import logging
 import os
 import time
@@ -30,14 +36,13 @@ import optax
 from data_pipelines import config as data_config_lib
 from data_pipelines.train_samples import SKIP_REASONS
 from trackjax import console
-from trackjax.models import image_normalization
-from trackjax.models import stark
+from trackjax.families import get_family
 from trackjax.train import checkpointing
-from trackjax.train import losses
 from trackjax.train import metrics_log
 from trackjax.train import optimizer as optimizer_lib
 from trackjax.train import sharding
 from trackjax.train import train_data
+from trackjax.train.task import IteratorFactory, TrainTask
 
 
 @flax.struct.dataclass
@@ -58,13 +63,14 @@ class StageResult:
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
-                       make_iterator: train_data.IteratorFactory | None = None
-                       ) -> list[StageResult]:
-  """Trains every stage of ``config.train.stages`` in order, resuming from ``workdir``."""
-  if config.model.get("matmul_dtype", "float32") not in ("float32", None):
-    # Its bf16 rounding goes through integer bit operations, which have no gradient.
-    raise ValueError(f"config.model.matmul_dtype={config.model.matmul_dtype!r} is an inference "
-                     "option; train with config.train.compute_dtype='bfloat16' instead")
+                       make_iterator: IteratorFactory | None = None) -> list[StageResult]:
+  """Trains every stage of ``config.train.stages`` in order, resuming from ``workdir``.
+
+  ``make_iterator`` replaces the family's input iterator (tests); the datasets are then not
+  checked either.
+  """
+  family = get_family(config.family)
+  task = family.train_task(config)  # refuses a config the family cannot train
   if make_iterator is None:
     data_summary = check_datasets(config)  # before anything is written or compiled
   sharding.maybe_initialize_distributed()
@@ -76,10 +82,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   for index, stage in enumerate(config.train.stages):
     if stage not in config.train:
       raise ValueError(f"config.train.stages names {stage!r} but config.train.{stage} is missing")
-    results.append(train_stage(config, workdir, stage, index,
-                               make_iterator or train_data.build_iterator))
+    results.append(train_stage(config, workdir, stage, index, task,
+                               make_iterator or task.make_iterator))
   if config.get("evaluate") and config.evaluate.after_training and jax.process_index() == 0:
-    evaluate_trained_tracker(config, workdir)
+    evaluate_trained_tracker(config, workdir, family.TASK)
   return results
 
 
@@ -117,18 +123,20 @@ def check_datasets(config: ml_collections.ConfigDict) -> str:
   return summary
 
 
-def evaluate_trained_tracker(config: ml_collections.ConfigDict, workdir: str):
-  """Runs ``config.evaluate``'s benchmark (held-out synthetic sequences by default) on the run."""
-  from trackjax.evaluate.benchmark_runner import evaluate  # pylint: disable=g-import-not-at-top
+def evaluate_trained_tracker(config: ml_collections.ConfigDict, workdir: str, task: str = "sot"):
+  """Runs ``config.evaluate``'s benchmark (held-out synthetic sequences by default) on the run,
+  with the benchmark runner of the family's task (``trackjax.<task>.benchmark_runner``)."""
+  runner = importlib.import_module(f"trackjax.{task}.benchmark_runner")
   eval_config = ml_collections.ConfigDict(config.to_dict())
   eval_config.evaluate.weights = workdir
-  return evaluate(eval_config, os.path.join(workdir, "evaluation"))
+  return runner.evaluate(eval_config, os.path.join(workdir, "evaluation"))
 
 
 def train_stage(config: ml_collections.ConfigDict, workdir: str, stage_name: str,
-                stage_index: int, make_iterator: train_data.IteratorFactory) -> StageResult:
+                stage_index: int, task: TrainTask, make_iterator: IteratorFactory) -> StageResult:
   """One stage: builds everything, restores or initialises, runs the loop, exports the weights."""
   stage = config.train[stage_name]
+  stage_task = task.stage(stage_name)
   stage_dir = os.path.join(workdir, stage_name)
   is_main = jax.process_index() == 0
 
@@ -154,25 +162,11 @@ def train_stage(config: ml_collections.ConfigDict, workdir: str, stage_name: str
   val_steps = max(config.train.val_samples // global_batch_size, 1)
 
   # ---------------------------------------------------------------- model and optimizer
-  compute_dtype = jnp.dtype(config.train.compute_dtype)
-  model = stark.build_stark(config.model, dtype=compute_dtype)
-  run_box_head = stage.giou_weight > 0 or stage.l1_weight > 0
-  run_score_head = stage.cls_weight > 0
-  if run_score_head and not config.model.score_head:
-    raise ValueError(f"train.{stage_name}.cls_weight > 0 needs a model with a score head")
   init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed))
-
-  def init_variables(rng):
-    return initial_variables(model, config.model, rng)
-
+  init_variables = task.init_variables
   abstract_variables = jax.eval_shape(init_variables, init_rng)
-  # Heads the loss never reaches get no update at all (torch skips parameters without gradient,
-  # so AdamW's weight decay does not touch them either).
-  frozen = stage.frozen
-  if config.model.score_head and not run_score_head:
-    frozen = "|".join(p for p in (frozen, r"^cls_head/") if p)
-  if not run_box_head:
-    frozen = "|".join(p for p in (frozen, r"^box_head/") if p)
+  # The stage's frozen patterns, then those of the family (e.g. heads the loss never reaches).
+  frozen = "|".join(p for p in (stage.frozen, stage_task.frozen) if p)
   labels = optimizer_lib.parameter_labels(abstract_variables["params"], stage.trainable, frozen)
   tx = optimizer_lib.build_optimizer(stage, labels, steps_per_epoch)
   schedules = optimizer_lib.group_schedules(stage, steps_per_epoch)
@@ -193,25 +187,8 @@ def train_stage(config: ml_collections.ConfigDict, workdir: str, stage_name: str
   def forward(params, state, batch, rng, train: bool):
     variables = {"params": params, "batch_stats": state.batch_stats,
                  "constants": state.constants}
-    templates = image_normalization.normalize_images(
-        batch["template_images"], compute_dtype, batch["template_pixel_scale"])
-    search = image_normalization.normalize_images(
-        batch["search_images"], compute_dtype, batch["search_pixel_scale"])
-    outputs, updates = model.apply(
-        variables, templates, batch["template_masks"], search, batch["search_masks"],
-        train=train, run_box_head=run_box_head, run_score_head=run_score_head,
-        rngs={"dropout": rng}, mutable=["batch_stats"] if train else [])
-    terms = {}
-    loss = jnp.zeros((), jnp.float32)
-    if run_box_head:
-      terms.update(losses.box_losses(outputs["pred_boxes"][:, 0], batch["search_anno"]))
-      loss += stage.giou_weight * terms["giou"] + stage.l1_weight * terms["l1"]
-    if run_score_head:
-      logits = outputs["pred_logits"][:, 0, 0]
-      terms["cls"] = losses.bce_with_logits(logits, batch["label"])
-      terms["accuracy"] = jnp.mean(((logits > 0) == (batch["label"] > 0.5)).astype(jnp.float32))
-      loss += stage.cls_weight * terms["cls"]
-    terms["loss"] = loss
+    loss, (terms, updates) = stage_task.loss(variables, batch, rng, train)
+    terms = dict(terms, loss=loss)
     return loss, (terms, updates)
 
   def train_step(state: TrainState, batch):
@@ -235,8 +212,9 @@ def train_stage(config: ml_collections.ConfigDict, workdir: str, stage_name: str
                         out_shardings=replicated)
 
   def device_batch(local_batch):
-    return sharding.global_batch({k: local_batch[k] for k in train_data.STEP_KEYS},
-                                 batch_sharding, global_batch_size)
+    keys = stage_task.batch_keys or tuple(k for k in local_batch if not k.startswith("skipped"))
+    return sharding.global_batch({k: local_batch[k] for k in keys}, batch_sharding,
+                                 global_batch_size)
 
   # ---------------------------------------------------------------- restore
   # Order: this stage's own checkpoint, else the previous stage's final weights (stage 2) or
@@ -263,15 +241,10 @@ def train_stage(config: ml_collections.ConfigDict, workdir: str, stage_name: str
                    + (" (config.init_backbone_from ignored: init_from gives the whole model)"
                       if backbone_source else ""))
     elif backbone_source:
-      backbone = checkpointing.load_backbone_variables(backbone_source, abstract_variables,
-                                                       config.model)
-      fresh = checkpointing.with_backbone(fresh, backbone)
+      fresh = task.with_backbone(fresh, backbone_source, abstract_variables)
       console.show(f"[{stage_name}] backbone initialised from {backbone_source}")
-    elif stage_index == 0 and config.model.get("backbone_norm") == "frozen_bn" and is_main:
-      logging.warning(f"[{stage_name}] random backbone with frozen batch norm (identity "
-                      "statistics, so no normalisation at all); the reference starts from "
-                      "ImageNet: python -m trackjax.convert resnet --checkpoint resnet50.pth "
-                      "--out DIR, then --config.init_backbone_from=DIR")
+    elif stage_index == 0 and is_main and (warning := task.fresh_start_warning()):
+      logging.warning(f"[{stage_name}] {warning}")
     state = jax.jit(state_from_variables, out_shardings=replicated)(fresh)
   else:
     console.show(f"[{stage_name}] resumed from step {start_step}")
@@ -379,20 +352,14 @@ def train_stage(config: ml_collections.ConfigDict, workdir: str, stage_name: str
     manager.wait_until_finished()
     checkpointing.save_final_variables(
         stage_dir, checkpointing.variables_of(state),
-        {"model": config.model.to_dict(), "origin": f"trackjax training, {stage_name}",
-         "step": int(step)})
+        {"family": config.family, "model": config.model.to_dict(),
+         "origin": f"trackjax training, {stage_name}", "step": int(step)})
   finally:
     manager.wait_until_finished()
     manager.close()
     logger.close()
     _close(train_iter)
   return StageResult(stage_name, step, last_metrics, val_metrics)
-
-
-def initial_variables(model, model_config, rng) -> dict[str, Any]:
-  """Fresh variables of ``model`` (what a stage without checkpoint or init source starts from)."""
-  return model.init({"params": rng, "dropout": rng}, *stark.dummy_inputs(model_config),
-                    train=False)
 
 
 def initial_rng(config: ml_collections.ConfigDict) -> jax.Array:

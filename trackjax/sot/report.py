@@ -2,15 +2,16 @@
 
 Usage::
 
-  python -m trackjax.evaluate.report --dataset got10k --dataset-root /data/GOT-10k --split val \\
-      --results results/stark_st50 ours=results/mine --format markdown --plots reports/got10k_val
+  python -m trackjax.sot.report --dataset got10k --dataset-root /data/GOT-10k --split val \\
+      --results results/baseline ours=results/mine --format markdown --plots reports/got10k_val
 
 Every results folder is scored with both protocols of ``ope_metrics``: OPE (AUC, P@20, NP@0.2
 from the first repetition) and GOT-10k (AO, SR0.5, SR0.75 over all repetitions). FPS follows the
 dataset's toolkit: GOT-10k's mean of ``1 / t`` over all frames for ``got10k`` and ``custom``,
 otherwise the mean of per-sequence FPS (got10k ``ExperimentOTB``). Numbers in tables are
 percentages, in CSV and JSON fractions. Ground truth comes from the same dataset readers
-(``data_pipelines.sources``) as ``--config.mode=evaluate``, so both score alike.
+(``data_pipelines.sources``), opened by the same mapping (``benchmark_datasets.open_source``), as
+``--config.mode=evaluate``, so both score alike.
 
 The report has three parts (``SECTIONS``):
 * overall: every frame of every sequence, as the toolkits score it;
@@ -38,8 +39,8 @@ from typing import Any, Literal, Mapping, Sequence
 
 import numpy as np
 
-from trackjax.evaluate import ope_metrics as om
-from trackjax.evaluate import result_files as rf
+from trackjax.sot import ope_metrics as om
+from trackjax.sot import result_files as rf
 
 DATASETS = ('got10k', 'custom', 'lasot', 'otb', 'uav123', 'nfs', 'trackingnet')
 DatasetKind = Literal['got10k', 'custom', 'lasot', 'otb', 'uav123', 'nfs', 'trackingnet']
@@ -61,33 +62,24 @@ TABLE_NOTES = ("seqs, frames: the sequences and frames AUC, P@20 and NP@0.2 are 
                "(for a condition, its frames that show the target).\n"
                "'-': nothing to score with that protocol (GOT-10k skips the first frame and "
                "frames with cover 0).")
-GOT10K_PROTOCOL_DATASETS = ('got10k', 'custom')
+GOT10K_PROTOCOL_DATASETS = ('got10k', 'custom')  # as benchmark_datasets
 
 
 # ----------------------------------------------------------------------------- ground truth
 
 
 def open_dataset(kind: DatasetKind, root: str | os.PathLike, split: str | None = None):
-  """The dataset source for ``kind`` with the benchmark runner's defaults.
+  """The dataset source for ``kind``, opened as the benchmark runner opens it
+  (``benchmark_datasets.open_source``).
 
   ``split``: GOT-10k ``val`` (default), ``test`` or ``train``; LaSOT ``test`` (default, the
   official 280), ``train`` or ``all``; TrackingNet ``test`` (default, the ``TEST`` chunk) or a
   chunk folder such as ``TRAIN_0``. For the other datasets a split is a sub-folder of ``root``.
   """
-  from data_pipelines.sources.factory import make_source  # pylint: disable=g-import-not-at-top
-  root = os.fspath(root)
-  if not os.path.isdir(root):
-    raise FileNotFoundError(f'dataset root not found: {root}')
-  if kind == 'got10k':
-    return make_source('got10k', root, split=split or 'val')
-  if kind == 'lasot':
-    return make_source('lasot', root, split=split or 'test')
-  if kind == 'trackingnet':
-    return make_source('trackingnet', root,
-                       chunks=['TEST'] if split in (None, '', 'test') else [split])
-  if kind in ('custom', 'otb', 'uav123', 'nfs'):
-    return make_source(kind, os.path.join(root, split) if split else root)
-  raise ValueError(f'unknown dataset kind {kind!r}; expected one of {DATASETS}')
+  from trackjax.sot import benchmark_datasets  # pylint: disable=g-import-not-at-top
+  if kind not in DATASETS:
+    raise ValueError(f'unknown dataset kind {kind!r}; expected one of {DATASETS}')
+  return benchmark_datasets.open_source(kind, root, split)
 
 
 def load_ground_truth(kind: DatasetKind, root: str | os.PathLike,
@@ -496,7 +488,7 @@ def _parse_results_arg(arg: str) -> tuple[str | None, Path]:
 
 def main(argv: Sequence[str] | None = None) -> int:
   parser = argparse.ArgumentParser(
-      prog='python -m trackjax.evaluate.report',
+      prog='python -m trackjax.sot.report',
       description='Compare tracker result folders on one benchmark.')
   parser.add_argument('--dataset', default='got10k', choices=DATASETS,
                       help='layout of --dataset-root (default got10k)')

@@ -15,12 +15,14 @@ and ``sigmoid(score) > threshold`` the dynamic template is re-cropped (factor 2,
 around the new box in the current frame. STARK-S never updates and reports score 1.
 
 Crops travel to the device as uint8 and are normalised inside the jitted functions. The network
-functions take a batch dimension, so ``batched_tracker`` reuses them for K streams.
+functions take a batch dimension; the batched hooks of ``trackjax.sot.tracker.SotTracker``
+(memory = the template tokens of each slot) reuse them, so ``trackjax.sot.streams`` runs K
+streams that each follow the single-stream path.
 
 Robustness (beyond the reference, which would crash): frames may be (H, W), (H, W, 1), (H, W, 3)
-or (H, W, 4) of any size and dtype; initial boxes smaller than ``MIN_BOX_SIZE`` are grown around
-their centre; boxes partly or fully outside the frame are tracked from padded crops; non-finite
-network outputs keep the previous box and report score 0.
+or (H, W, 4) of any size and dtype; initial boxes smaller than ``sot.tracker.MIN_BOX_SIZE`` are
+grown around their centre; boxes partly or fully outside the frame are tracked from padded crops;
+non-finite network outputs keep the previous box and report score 0.
 """
 
 from __future__ import annotations
@@ -33,13 +35,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from trackjax.families.stark.model import Tokens, build_stark, inference_variables
 from trackjax.geometry.boxes import clip_box
 from trackjax.geometry.crops import crop_to_image_box, sample_target
 from trackjax.models.image_normalization import normalize_images
 from trackjax.models.matmul_precision import check_matmul_dtype
-from trackjax.models.stark import Tokens, build_stark, inference_variables
-
-MIN_BOX_SIZE = 1.0  # pixels; smaller initial boxes are grown around their centre
+from trackjax.sot.tracker import as_rgb_frame, initial_box
 
 
 @flax.struct.dataclass
@@ -58,43 +59,6 @@ class TrackerState:
   frame_id: int
   templates: Tokens
   score: float = 1.0
-
-
-def as_rgb_frame(frame, name: str = 'frame') -> np.ndarray:
-  """Any (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) image -> contiguous (H, W, 3) uint8.
-
-  Float images are taken as 0..255 values (clipped); NaN becomes 0.
-  """
-  image = np.asarray(frame)
-  if image.ndim == 2:
-    image = image[:, :, None]
-  if image.ndim != 3 or image.shape[2] not in (1, 3, 4) or min(image.shape[:2]) < 1:
-    raise ValueError(f'{name}: expected an (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) image, '
-                     f'got shape {image.shape}')
-  if image.shape[2] == 4:
-    image = image[:, :, :3]
-  if image.dtype != np.uint8:
-    if image.dtype == bool:
-      image = image.astype(np.uint8) * 255
-    else:
-      image = np.clip(np.nan_to_num(image.astype(np.float64)), 0, 255).round().astype(np.uint8)
-  if image.shape[2] == 1:
-    image = np.repeat(image, 3, axis=2)
-  return np.ascontiguousarray(image)
-
-
-def initial_box(box_xywh, min_size: float = MIN_BOX_SIZE, name: str = 'box') -> np.ndarray:
-  """Checks an initial ``[x, y, w, h]`` box and grows sides below ``min_size`` around the centre.
-
-  Raises:
-    ValueError: naming ``name`` when the box is not 4 finite numbers.
-  """
-  box = np.asarray(box_xywh, np.float64).reshape(-1)
-  if box.shape != (4,) or not np.all(np.isfinite(box)):
-    raise ValueError(f'{name}: expected 4 finite numbers [x, y, w, h], got {box_xywh!r}')
-  centre = box[:2] + 0.5 * box[2:]
-  size = np.maximum(box[2:], min_size)  # negative or zero sides count as degenerate
-  return np.concatenate([centre - 0.5 * size, size])
 
 
 def _sigmoid(x: float) -> float:
@@ -119,7 +83,7 @@ class StarkTracker:
     dataset: key of ``update_intervals``; default ``tracker_config.dataset``.
     dtype: compute dtype of the network (float32 as the reference; bfloat16 as an option).
 
-  ``variables`` are prepared for inference once (``stark.inference_variables``: norms folded into
+  ``variables`` are prepared for inference once (``model.inference_variables``: norms folded into
   kernels, Winograd kernels, split attention projections; with ``model_config.matmul_dtype=
   'bfloat16'`` also bf16-rounded product kernels) and reused while the same object is passed.
   """
@@ -146,7 +110,7 @@ class StarkTracker:
     self._prepared = None  # (variables, their inference form) of the last call
 
   def inference_variables(self, variables):
-    """``variables`` as the jitted functions take them (``stark.inference_variables``), cached."""
+    """``variables`` as the jitted functions take them (``model.inference_variables``), cached."""
     if self._prepared is not None and self._prepared[0] is variables:
       return self._prepared[1]
     prepared = inference_variables(variables, self.matmul_dtype)
@@ -243,6 +207,55 @@ class StarkTracker:
       templates = self.write_tokens(templates, dynamic, jnp.int32(0),
                                     jnp.int32(dynamic.feat.shape[1] * (self.num_templates - 1)))
     return box, score, TrackerState(box=box, frame_id=frame_id, templates=templates, score=score)
+
+  # --------------------------------------------------------------------------- batched hooks
+  # (trackjax.sot.tracker.SotTracker; memory = template tokens (K, T * L, C))
+
+  def empty_memory(self, variables: Mapping[str, Any], num_streams: int) -> Tokens:
+    """Zero template tokens of ``num_streams`` slots (shapes from ``jax.eval_shape``)."""
+    ts = self.template_size
+    one = jax.eval_shape(self.encode, variables, jax.ShapeDtypeStruct((1, ts, ts, 3), jnp.uint8),
+                         jax.ShapeDtypeStruct((1, ts, ts), jnp.bool_))
+    k, n = int(num_streams), self.num_templates
+    return jax.tree_util.tree_map(lambda s: jnp.zeros((k, n * s.shape[1]) + s.shape[2:], s.dtype),
+                                  one)
+
+  def initial_memory(self, variables: Mapping[str, Any], frame: np.ndarray,
+                     box: np.ndarray) -> Tokens:
+    return self.initial_templates(variables, frame, box)
+
+  def idle_inputs(self) -> tuple[np.ndarray, np.ndarray]:
+    """An all-padding search crop and its mask."""
+    size = self.search_size
+    return np.zeros((size, size, 3), np.uint8), np.ones((size, size), bool)
+
+  def search_inputs(self, frame: np.ndarray, box: np.ndarray):
+    """``((crop, mask), resize_factor)`` of the search region around ``box``."""
+    crop, mask, resize_factor = self.search_crop(frame, box)
+    return (crop, mask), resize_factor
+
+  def frame_result(self, outputs, box: np.ndarray, resize_factor: float, frame_shape):
+    """``(pred (4,), logit ())`` of one slot -> ``(box_xywh, score)``; ``(None, 0.0)`` if not
+    finite."""
+    pred, logit = outputs
+    new_box = self.box_from_prediction(pred, box, resize_factor, frame_shape)
+    if new_box is None:
+      return None, 0.0
+    return new_box, self.score_of(logit)
+
+  def update_memory(self, variables: Mapping[str, Any], memory: Tokens, slot: int, frame_id: int,
+                    frame: np.ndarray, box: np.ndarray, score: float) -> Tokens:
+    """Re-crops the dynamic template of ``slot`` around ``box`` when an update is due."""
+    if not self.wants_update(frame_id, score):
+      return memory
+    dynamic = self.encode_template(variables, frame, box)
+    offset = dynamic.feat.shape[1] * (self.num_templates - 1)
+    return self.write_tokens(memory, dynamic, jnp.int32(slot), jnp.int32(offset))
+
+
+def build_tracker(config, dataset: str | None = None, dtype: Any = jnp.float32) -> StarkTracker:
+  """The family's tracker for ``config`` (``config.model``, ``config.tracker``)."""
+  return StarkTracker(config.model, config.tracker, dataset=dataset, dtype=dtype)
 
 
 def _write_tokens(tokens: Tokens, part: Tokens, row, offset) -> Tokens:

@@ -210,3 +210,9 @@ def dummy_inputs(model_config, batch_size: int = 1):
           jnp.zeros((batch_size, t, ts, ts), bool),
           jnp.zeros((batch_size, ss, ss, 3), jnp.float32),
           jnp.zeros((batch_size, ss, ss), bool))
+
+
+def init_variables(model_config, rng, dtype: Any = jnp.float32) -> dict[str, Any]:
+  """Fresh variables of the ``Stark`` module ``config.model`` describes (training's start)."""
+  model = build_stark(model_config, dtype=dtype)
+  return model.init({"params": rng, "dropout": rng}, *dummy_inputs(model_config), train=False)

@@ -1,12 +1,15 @@
-"""Runs a tracker over a benchmark, writes official result files, then the report.
+"""Runs the tracker of ``config.family`` over a benchmark, writes official result files, then the
+report.
 
-  python -m trackjax.main --config configs/stark_st50.py --config.mode=evaluate --workdir runs/eval \\
+  python -m trackjax.main --config configs/<model>.py --config.mode=evaluate --workdir runs/eval \\
       --config.evaluate.dataset=got10k --config.evaluate.dataset_root=/data/GOT-10k \\
-      --config.evaluate.split=val --config.evaluate.weights=weights/stark_st50
+      --config.evaluate.split=val --config.evaluate.weights=weights/<model>
 
-Datasets (``config.evaluate.dataset``): ``got10k`` (val/test), ``lasot`` (test), ``trackingnet``
-(TEST chunk), ``otb``, ``uav123``, ``nfs``, ``custom`` folders and ``synthetic`` (the held-out
-``test`` split of ``SyntheticSource``, rendered on the fly). Results go to
+Datasets (``config.evaluate.dataset``, ``benchmark_datasets``): ``got10k`` (val/test), ``lasot``
+(test), ``trackingnet`` (TEST chunk), ``otb``, ``uav123``, ``nfs``, ``custom`` folders and
+``synthetic`` (the held-out ``test`` split of ``SyntheticSource``, rendered on the fly). The
+family's tracker gets the benchmark's ``tracker_key`` as ``dataset`` (per-benchmark settings,
+e.g. an update interval). Results go to
 ``config.evaluate.results_dir`` (default ``<workdir>/results/<dataset>_<split>/<tracker_name>``):
 GOT-10k as ``<seq>/<seq>_001.txt`` + ``<seq>_time.txt``, every other benchmark as ``<seq>.txt`` +
 ``<seq>_time.txt``; the first line is the given initial box. GOT-10k test and TrackingNet also
@@ -24,7 +27,6 @@ import concurrent.futures
 import dataclasses
 import json
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -32,59 +34,17 @@ from typing import Any
 import numpy as np
 
 from data_pipelines.sources.base import SequenceSource
-from data_pipelines.sources.factory import make_source
 from trackjax import console
-from trackjax.evaluate import ope_metrics as om
-from trackjax.evaluate import report
-from trackjax.evaluate import result_files as rf
-from trackjax.track.batched_tracker import BatchedTracker
-from trackjax.track.stark_tracker import StarkTracker
-from trackjax.track.tracker_variables import load_tracker_variables
+from trackjax.families import get_family
+from trackjax.sot import ope_metrics as om
+from trackjax.sot import report
+from trackjax.sot import result_files as rf
+from trackjax.sot.benchmark_datasets import open_benchmark
+from trackjax.sot.streams import BatchedTracker
+from trackjax.sot.tracker import SotTracker
+from trackjax.sot.tracker_variables import load_tracker_variables
 
-DATASETS = ('got10k', 'lasot', 'trackingnet', 'otb', 'uav123', 'nfs', 'custom', 'synthetic')
 PROGRESS_LINE_EVERY_S = 10.0  # plain progress lines (stderr not a terminal) at least this often
-
-
-@dataclasses.dataclass(frozen=True)
-class Benchmark:
-  """A dataset opened for evaluation and how its results are written."""
-
-  source: SequenceSource
-  layout: rf.Layout
-  interval_key: str  # key of config.tracker.update_intervals
-  server_zip: str | None  # 'got10k' | 'trackingnet' | None
-  fps_protocol: str  # 'got10k' | 'ope'
-
-
-def open_benchmark(eval_config) -> Benchmark:
-  """The source and result conventions of ``config.evaluate.{dataset, dataset_root, split}``."""
-  name, root, split = eval_config.dataset, eval_config.dataset_root, eval_config.split
-  if name not in DATASETS:
-    raise ValueError(f'config.evaluate.dataset={name!r}: expected one of {DATASETS}')
-  if name != 'synthetic' and not root:
-    raise ValueError(f'config.evaluate.dataset_root is empty; {name} needs its root folder')
-  if name == 'synthetic':
-    source = make_source('synthetic', num_sequences=eval_config.synthetic_sequences,
-                         num_frames=eval_config.synthetic_frames,
-                         image_size=tuple(eval_config.synthetic_image_size),
-                         seed=eval_config.synthetic_seed, split='test')
-    return Benchmark(source, 'plain', 'default', None, 'ope')
-  if name == 'got10k':
-    if split not in ('val', 'test', 'train'):
-      raise ValueError(f"config.evaluate.split={split!r}: GOT-10k has 'val' and 'test'")
-    source = make_source('got10k', root, split=split)
-    return Benchmark(source, 'got10k', 'got10k_test' if split == 'test' else 'default',
-                     'got10k' if split == 'test' else None, 'got10k')
-  if name == 'lasot':
-    return Benchmark(make_source('lasot', root, split=split or 'test'), 'plain', 'lasot', None,
-                     'ope')
-  if name == 'trackingnet':
-    chunks = ['TEST'] if split in ('', 'test') else [split]
-    return Benchmark(make_source('trackingnet', root, chunks=chunks), 'plain', 'trackingnet',
-                     'trackingnet' if chunks == ['TEST'] else None, 'ope')
-  if name == 'custom':
-    return Benchmark(make_source('custom', root), 'plain', 'default', None, 'got10k')
-  return Benchmark(make_source(name, root), 'plain', 'default', None, 'ope')
 
 
 def results_dir_of(config, workdir: str) -> Path:
@@ -116,7 +76,7 @@ class _Job:
   times: list
 
 
-def track_sequences(tracker: StarkTracker, variables, source: SequenceSource, indices: list[int],
+def track_sequences(tracker: SotTracker, variables, source: SequenceSource, indices: list[int],
                     num_streams: int, on_done, reader_threads: int = 4, progress: bool = True):
   """Tracks ``indices`` of ``source`` as batched streams; ``on_done(job)`` gets each result.
 
@@ -211,8 +171,8 @@ def evaluate(config, workdir: str) -> dict[str, Any]:
 
   if todo:
     weights = e.weights or config.get('init_from', '')
-    variables = load_tracker_variables(config.model, weights, seed=config.get('seed', 0))
-    tracker = StarkTracker(config.model, config.tracker, dataset=benchmark.interval_key)
+    variables = load_tracker_variables(config, weights, seed=config.get('seed', 0))
+    tracker = get_family(config.family).build_tracker(config, dataset=benchmark.tracker_key)
 
     def write(job: _Job):
       rf.write_sequence_result(out_dir, job.name, np.stack(job.boxes), np.asarray(job.times),

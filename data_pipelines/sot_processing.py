@@ -1,4 +1,9 @@
-"""Turns a STARK frame draw into one training sample (the reference ``STARKProcessing``).
+"""Turns a frame draw into one template/search training sample, as the reference processing.
+
+The processing of pytracking's transformer trackers (the processing class of their
+``lib/train/data/processing.py``), for every family that trains on template/search crops;
+``build_processor`` is the sample builder a family's train task hands to
+``data_pipelines.train_samples.SampleFn``.
 
 For each crop (templates, then the search frame):
   1. jitter the ground-truth box: ``wh * exp(N(0,1) * scale_jitter)`` per side, and the centre
@@ -7,8 +12,8 @@ For each crop (templates, then the search frame):
   2. decode the frame at full size (``reduced_decode``: at 1/2, 1/4 or 1/8 size when every window
      taken from it spans at least that many frame pixels per output pixel; faster, but the crops
      are then no longer the reference's bytes);
-  3. crop with ``trackjax.geometry.crops.sample_target`` (factor 2 -> 128 template, 5 -> 320
-     search), byte-identical to the reference's crop of the frame after its frame-level
+  3. crop with ``trackjax.geometry.crops.sample_target`` (e.g. factor 2 -> 128 template,
+     5 -> 320 search), byte-identical to the reference's crop of the frame after its frame-level
      grayscale (p=0.05) and horizontal flip (p=0.5), both shared by the whole sample;
   4. the target is the ground-truth box in normalised crop coordinates (xywh / out_size);
   5. per crop a brightness factor U(0.8, 1.2) with saturation and a second horizontal flip
@@ -38,7 +43,8 @@ import numpy as np
 
 from data_pipelines.sources.annotation_files import annotation_file
 from data_pipelines.sources.base import DatasetError
-from data_pipelines.stark_sampling import Draw, FrameRef, StarkSampler
+from data_pipelines import config as data_config_lib
+from data_pipelines.sot_sampling import Draw, FrameRef, SamplerConfig, TrackingSampler
 from trackjax.geometry import crops
 
 _REDUCE_STEPS = (8, 4, 2)
@@ -126,16 +132,42 @@ def _annotation_line(source, ref: FrameRef) -> str:
   return where
 
 
-class StarkProcessor:
+class TrackingProcessor:
   """Reads, crops and augments the frames of a draw; ``sample(rng)`` retries like the reference
   and counts, per dataset, the draws skipped for bad data (``DatasetError``: unreadable frames,
   absurd boxes) in ``'skipped'``."""
 
-  def __init__(self, sampler: StarkSampler, config: ProcessingConfig, *,
+  def __init__(self, sampler: TrackingSampler, config: ProcessingConfig, *,
                max_attempts: int = 100):
     self.sampler = sampler
     self.config = config
     self.max_attempts = max_attempts
+
+  @property
+  def sources(self):
+    return self.sampler.sources
+
+  @property
+  def usability(self):
+    """Per source, the sequences drawn and those dropped (``sot_sampling.Usability``)."""
+    return self.sampler.usability
+
+  def output_spec(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """Shape and dtype of each field of one sample."""
+    t = self.sampler.config.num_template
+    ts, ss = self.config.template_size, self.config.search_size
+    return {
+        'template_images': ((t, ts, ts, 3), np.dtype(np.uint8)),
+        'template_masks': ((t, ts, ts), np.dtype(bool)),
+        'template_anno': ((t, 4), np.dtype(np.float32)),
+        'template_pixel_scale': ((t,), np.dtype(np.float32)),
+        'search_images': ((ss, ss, 3), np.dtype(np.uint8)),
+        'search_masks': ((ss, ss), np.dtype(bool)),
+        'search_anno': ((4,), np.dtype(np.float32)),
+        'search_pixel_scale': ((), np.dtype(np.float32)),
+        'label': ((), np.dtype(np.float32)),
+        'skipped': ((len(self.sources),), np.dtype(np.int32)),
+    }
 
   def sample(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """One sample; bad-data draws are skipped and counted in ``sample['skipped']``."""
@@ -265,3 +297,22 @@ class StarkProcessor:
     }
     return out
 
+
+
+def sampler_config(data_config) -> SamplerConfig:
+  return SamplerConfig(**data_config_lib.plain(data_config.sampler))
+
+
+def processing_config(data_config) -> ProcessingConfig:
+  return ProcessingConfig(**data_config_lib.plain(data_config.processing))
+
+
+def build_processor(sources, ratios, data_config) -> TrackingProcessor:
+  """The sampler and processing of ``data_config.sampler`` / ``.processing`` over ``sources``.
+
+  A ``data_pipelines.train_samples.ProcessorFactory``: what a family's train task passes to
+  ``build_train_iterator`` for template/search samples.
+  """
+  sampler = TrackingSampler(sources, ratios, sampler_config(data_config))
+  return TrackingProcessor(sampler, processing_config(data_config),
+                           max_attempts=int(data_config.max_attempts))

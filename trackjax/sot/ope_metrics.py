@@ -2,8 +2,8 @@
 
 Two protocols, each following its public toolkit:
 
-* OPE (OTB, LaSOT, UAV, NFS, TrackingNet; pytracking / STARK ``lib/test/analysis``
-  ``extract_results`` and got10k ``ExperimentOTB``): per-frame IoU and centre error; per-sequence
+* OPE (OTB, LaSOT, UAV, NFS, TrackingNet; pytracking's analysis, the ``lib/test/analysis``
+  ``extract_results`` of the trackers built on it, and got10k ``ExperimentOTB``): per-frame IoU and centre error; per-sequence
   success curve (21 IoU thresholds ``0:0.05:1``, a frame counts when ``IoU > t``), precision curve
   (0..50 px, ``error <= t``) and normalised-precision curve (0..0.5 in steps of 0.01, ``<= t``).
   Curves are averaged over sequences; AUC is the mean of the averaged success curve, precision its

@@ -5,9 +5,10 @@ such as ``STARKST_ep0050.pth.tar``) or bare state dicts. They are read with
 ``torch.load(weights_only=True)``: no arbitrary object is ever unpickled.
 
 ``STARK_RULES`` maps every official key onto the Flax tree with the rule engine of
-``torch_rules``, in both directions, so ``state_dict_from_variables`` is the exact inverse and the
-round trip is testable. Every key must be consumed and every Flax leaf filled with the right shape;
-anything else is an error naming the keys.
+``trackjax.convert.torch_rules``, in both directions, so ``state_dict_from_variables`` is the exact
+inverse and the round trip is testable. Every key must be consumed and every Flax leaf filled with
+the right shape; anything else is an error naming the keys. ``checkpoint_rules`` and
+``check_checkpoint`` are what ``python -m trackjax.convert stark`` uses (the family contract).
 """
 
 from __future__ import annotations
@@ -20,9 +21,12 @@ from trackjax.convert.torch_rules import (CheckpointError, Rule, attention_rules
                                           load_torch_checkpoint, resnet_rules,
                                           strip_module_prefix)
 
-__all__ = ["CheckpointError", "STARK_RULES", "abstract_variables", "convert_state_dict",
-           "load_stark_variables", "load_torch_checkpoint", "stark_variables_from_state_dict",
-           "state_dict_from_variables", "strip_module_prefix"]
+__all__ = ["CHECKPOINT_HELP", "CheckpointError", "STARK_RULES", "abstract_variables",
+           "check_checkpoint", "checkpoint_rules", "convert_state_dict", "load_stark_variables",
+           "load_torch_checkpoint", "stark_variables_from_state_dict", "state_dict_from_variables",
+           "strip_module_prefix"]
+
+CHECKPOINT_HELP = "researchmm/Stark checkpoints (S50, ST50, ST101, stage 1)"
 
 
 def _stark_rules() -> list[Rule]:
@@ -52,6 +56,12 @@ def _stark_rules() -> list[Rule]:
 STARK_RULES = _stark_rules()
 
 
+def checkpoint_rules(model_config) -> list[Rule]:
+  """The rules of every STARK variant (a STARK-S state dict has no ``cls_head.*``)."""
+  del model_config
+  return STARK_RULES
+
+
 def state_dict_from_variables(variables: Mapping[str, Any], rules: list[Rule] = STARK_RULES,
                               torch_keys: list[str] | None = None) -> dict[str, Any]:
   """Flax STARK variables -> PyTorch-layout numpy state dict with the keys ``torch_keys``."""
@@ -60,22 +70,27 @@ def state_dict_from_variables(variables: Mapping[str, Any], rules: list[Rule] = 
 
 def abstract_variables(model_config) -> dict[str, Any]:
   """Shapes of the Flax variables of the STARK model described by ``model_config``."""
-  import jax
-  from trackjax.models.stark import build_stark, dummy_inputs
-  model = build_stark(model_config)
-  return jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), *dummy_inputs(model_config)))
+  import jax  # pylint: disable=g-import-not-at-top
+  from trackjax.families.stark.model import init_variables  # pylint: disable=g-import-not-at-top
+  return jax.eval_shape(lambda: init_variables(model_config, jax.random.PRNGKey(0)))
 
 
-def stark_variables_from_state_dict(state_dict: Mapping[str, Any], model_config) -> dict[str, Any]:
-  """Official STARK state dict -> Flax variables (``params``, ``batch_stats``, ``constants``)."""
-  state_dict = strip_module_prefix(state_dict)
-  has_cls = any(k.startswith("cls_head.") for k in state_dict)
+def check_checkpoint(state_dict: Mapping[str, Any], model_config) -> None:
+  """Raises ``CheckpointError`` when the state dict is STARK-S but the config STARK-ST, or back."""
+  has_cls = any(k.startswith("cls_head.") for k in strip_module_prefix(state_dict))
   if has_cls != bool(model_config.score_head):
     kind = "STARK-ST (has cls_head.*)" if has_cls else "STARK-S (no cls_head.*)"
     raise CheckpointError(f"the checkpoint is {kind} but config.model.score_head="
                           f"{model_config.score_head}; use the matching config "
                           "(configs/stark_s50.py for STARK-S, stark_st50/101 for STARK-ST)")
-  return convert_state_dict(state_dict, STARK_RULES, abstract_variables(model_config))
+
+
+def stark_variables_from_state_dict(state_dict: Mapping[str, Any], model_config) -> dict[str, Any]:
+  """Official STARK state dict -> Flax variables (``params``, ``batch_stats``, ``constants``)."""
+  state_dict = strip_module_prefix(state_dict)
+  check_checkpoint(state_dict, model_config)
+  return convert_state_dict(state_dict, checkpoint_rules(model_config),
+                            abstract_variables(model_config))
 
 
 def load_stark_variables(checkpoint, model_config) -> dict[str, Any]:
