@@ -66,7 +66,8 @@ class TfDataBatches:
   def get_state(self):
     return {'next_batch': self._next_batch}
 
-  def set_state(self, state):
+  def set_state(self, state, consumed_batches: int | None = None):
+    del consumed_batches  # the state is always the batch count
     self._next_batch = int(state['next_batch'])
     self._iterator = None
 

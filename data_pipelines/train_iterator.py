@@ -9,11 +9,14 @@
 ``build_processor`` (a ``train_samples.ProcessorFactory``) is what a sample holds: the family's
 train task chooses it; ``data_config`` holds the datasets and the processor's own settings.
 
-The iterator is a ``grain.DatasetIterator`` for both backends, so Orbax saves and restores it
-with the model through ``grain.checkpoint.CheckpointSave(it)`` /
-``grain.checkpoint.CheckpointRestore(it)`` (see ``checkpoint_args``); ``get_state()`` and
-``set_state()`` work directly too. A restored iterator yields exactly the batches the original
-would have yielded next.
+The iterator is a ``grain.DatasetIterator`` for both backends: ``get_state()`` / ``set_state()``
+(this process's position and skip counts; Grain's Orbax handler saves them per process, see
+``checkpoint_args``). Training checkpoints store the position of the *global* batch stream
+instead: ``stream_state(states of every process)`` -> one JSON-able dict, and
+``set_stream_state(stream, process_index, process_count)`` re-slices it for any process count.
+The n-th local batch of every process is its slice of the n-th global batch, so "n global
+batches consumed" is the whole position. A restored iterator yields exactly the batches the
+original would have yielded next (for the new process count: its slice of the same global batches).
 
 What is unusable is reported, with Python ``logging``: when the iterator is built, one line per
 dataset (sequences usable, and dropped with why, a few names and annotation files; WARNING
@@ -55,9 +58,10 @@ class TrainIterator(grain.DatasetIterator):
   the skip rate."""
 
   def __init__(self, backend, dataset_names: list[str], max_skip_rate: float,
-               min_draws: int):
+               min_draws: int, local_batch: int = 1):
     super().__init__()
     self._backend = backend
+    self._local_batch = int(local_batch)
     self._names = list(dataset_names)
     self._max_skip_rate = float(max_skip_rate)
     self._min_draws = int(min_draws)
@@ -103,13 +107,47 @@ class TrainIterator(grain.DatasetIterator):
             'skipped_by_reason': self._reasons.tolist()}
 
   def set_state(self, state: dict[str, Any]) -> None:
-    self._backend.set_state(state['backend'])
     self._samples = int(state['samples'])
+    # Older Grain states do not record the batch count: this process's samples give it.
+    self._backend.set_state(state['backend'], consumed_batches=self._samples // self._local_batch)
     self._skipped = np.asarray(state['skipped'], np.int64)
     reasons = state.get('skipped_by_reason')  # absent from states saved before it existed
     self._reasons = (np.zeros((len(self._names), len(SKIP_REASONS)), np.int64)
                      if reasons is None else np.asarray(reasons, np.int64))
     self._report_at = np.array([_next_report(int(k)) for k in self._skipped], np.int64)
+
+  @staticmethod
+  def stream_state(process_states: list[dict[str, Any]]) -> dict[str, Any]:
+    """The global stream's position from every process's ``get_state()``, in process order.
+
+    Raises:
+      ValueError: when the processes are not at the same global batch.
+    """
+    positions = [int(s['backend']['next_batch']) for s in process_states]
+    if len(set(positions)) != 1:
+      raise ValueError(f'input processes are at different global batches: {positions}')
+    return {'next_batch': positions[0], 'process_count': len(process_states),
+            'processes': [{k: s[k] for k in ('samples', 'skipped', 'skipped_by_reason')}
+                          for s in process_states]}
+
+  def set_stream_state(self, stream: dict[str, Any], process_index: int,
+                       process_count: int) -> None:
+    """Continues the global stream ``stream`` (``stream_state``) as process ``process_index`` of
+    ``process_count``. With the saved process count each process gets its own skip counts back;
+    with another, process 0 takes the totals (the skip-rate guard then sees the whole run's rate
+    there) and the others start from zero."""
+    saved = stream['processes']
+    if int(stream['process_count']) == process_count:
+      counts = saved[process_index]
+    elif process_index == 0:
+      counts = {'samples': sum(int(p['samples']) for p in saved),
+                'skipped': np.sum([p['skipped'] for p in saved], axis=0).tolist(),
+                'skipped_by_reason': np.sum([p['skipped_by_reason'] for p in saved],
+                                            axis=0).tolist()}
+    else:
+      counts = {'samples': 0, 'skipped': [0] * len(self._names),
+                'skipped_by_reason': [[0] * len(SKIP_REASONS)] * len(self._names)}
+    self.set_state(dict(counts, backend={'next_batch': int(stream['next_batch'])}))
 
   def close(self) -> None:
     close = getattr(self._backend, 'close', None)
@@ -154,7 +192,7 @@ def build_train_iterator(data_config, *, seed: int, global_batch_size: int,
   else:
     raise ValueError(f"data.backend must be 'grain' or 'tfdata', got {backend_name!r}")
   return TrainIterator(backend, sample_fn.dataset_names(), data_config.max_skip_rate,
-                       data_config.skip_check_min_draws)
+                       data_config.skip_check_min_draws, local_batch=local_batch)
 
 
 def checkpoint_args(iterator: TrainIterator, restore: bool = False):

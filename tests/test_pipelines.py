@@ -95,6 +95,37 @@ def test_restored_iterator_continues_identically(data_root, backend, workers):
   fresh.close()
 
 
+@pytest.mark.parametrize('backend, workers', [('grain', 0), ('grain', 2), ('tfdata', 0)])
+def test_stream_state_re_slices_for_another_process_count(data_root, backend, workers):
+  cfg = _config(data_root, backend, num_workers=workers)
+  two = [build_train_iterator(cfg, seed=1, global_batch_size=4, process_index=p, process_count=2)
+         for p in range(2)]
+  for it in two:
+    _take(it, 2)
+  stream = train_iterator.TrainIterator.stream_state([it.get_state() for it in two])
+  assert stream['next_batch'] == 2 and stream['process_count'] == 2
+  expected = [{k: np.concatenate([a[k], b[k]]) for k in a}
+              for a, b in zip(_take(two[0], 2), _take(two[1], 2))]
+  one = build_train_iterator(cfg, seed=1, global_batch_size=4)
+  one.set_stream_state(stream, 0, 1)  # 2 -> 1 process: the same global batches
+  _assert_same(_take(one, 2), expected)
+  assert one.get_state()['samples'] == 2 * 4 + 2 * 4  # process 0 takes the totals
+  back = train_iterator.TrainIterator.stream_state([one.get_state()])
+  halves = [build_train_iterator(cfg, seed=1, global_batch_size=4, process_index=p,
+                                 process_count=2) for p in range(2)]
+  for p, it in enumerate(halves):  # 1 -> 2 processes: each its slice of the next global batch
+    it.set_stream_state(back, p, 2)
+  following = _take(build_train_iterator(cfg, seed=1, global_batch_size=4), 5)[4]
+  first, second = _take(halves[0], 1)[0], _take(halves[1], 1)[0]
+  joined = {k: np.concatenate([first[k], second[k]]) for k in following}
+  _assert_same([joined], [following])
+  for it in two + halves + [one]:
+    it.close()
+  with pytest.raises(ValueError, match='different global batches'):
+    train_iterator.TrainIterator.stream_state([{'backend': {'next_batch': 1}},
+                                               {'backend': {'next_batch': 2}}])
+
+
 def test_grain_and_tfdata_give_identical_batches(data_root):
   g = build_train_iterator(_config(data_root, 'grain'), seed=5, global_batch_size=3)
   t = build_train_iterator(_config(data_root, 'tfdata'), seed=5, global_batch_size=3)

@@ -3,27 +3,36 @@
 Layout of one stage directory (``WORKDIR/stage1``, ``WORKDIR/stage2``):
 
 * ``checkpoints/<step>/{state,data}``: Orbax ``CheckpointManager`` items. ``state`` is the train
-  state pytree (step, params, batch_stats, constants, opt_state); ``data`` the Grain iterator state
-  (one JSON file per process). Saves are asynchronous; the latest N and every ``keep_period``-th
-  step are kept. A killed run leaves at most an unfinished temporary directory, which Orbax
-  ignores, so resume always starts from the last complete checkpoint.
+  state pytree (step, params, batch_stats, constants, opt_state); ``data`` the position of the
+  global input stream (one JSON written by process 0: global batches consumed, the process count
+  and each process's skip counts; ``TrainIterator.stream_state``), so a run resumes on any number
+  of processes with the same global batches. Iterators without ``stream_state`` (and checkpoints
+  of older versions) keep Grain's per-process JSON files, which restore onto the same process
+  count only. Saves are asynchronous; the latest N and every ``keep_period``-th step are kept.
+  A checkpoint is committed (renamed from its temporary name by process 0) only after every
+  process finished writing it, so a killed run, one killed process included, leaves at most an
+  unfinished temporary directory, which Orbax ignores: resume starts from the last complete one.
 * ``final/``: the trained variables (``params``, ``batch_stats``, ``constants``) written with
   ``trackjax.weights.save_variables`` when the stage ends; what the tracker and the next stage load.
 
 Initial weights: ``load_init_variables`` (``config.init_from``: a whole model) and
 ``load_backbone_variables`` (``config.init_backbone_from``: a converted ImageNet ResNet).
 
-Parameters are replicated, so a checkpoint restores onto any device count (the restore target
-carries the current mesh's sharding).
+Parameters are replicated, so a checkpoint restores onto any device and process count (the
+restore target carries the current mesh's sharding).
 """
 
 from __future__ import annotations
 
+import glob
+import json
 import os
 from typing import Any
 
 import grain
 import jax
+from jax.experimental import multihost_utils
+import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers
 
@@ -48,9 +57,15 @@ def make_manager(stage_dir: str, keep: int, keep_period: int = 0) -> ocp.Checkpo
 
 
 def save(manager: ocp.CheckpointManager, step: int, state: Any, iterator: Any) -> None:
-  """Starts an asynchronous save of ``state`` and the iterator position after ``step`` steps."""
+  """Starts an asynchronous save of ``state`` and the iterator position after ``step`` steps.
+
+  Every process must call it at the same step (the stream position is gathered from all).
+  """
   args = {"state": ocp.args.StandardSave(state)}
-  if iterator is not None:
+  if hasattr(iterator, "stream_state"):
+    stream = iterator.stream_state(_gather_json(iterator.get_state()))
+    args["data"] = ocp.args.JsonSave(stream)
+  elif iterator is not None:
     args["data"] = grain.checkpoint.CheckpointSave(iterator)
   manager.save(step, args=ocp.args.Composite(**args), force=True)
 
@@ -58,16 +73,46 @@ def save(manager: ocp.CheckpointManager, step: int, state: Any, iterator: Any) -
 def restore_latest(manager: ocp.CheckpointManager, abstract_state: Any, iterator: Any):
   """(state, step) of the latest complete checkpoint, or (None, 0) when there is none.
 
-  ``abstract_state`` gives shapes, dtypes and target shardings; ``iterator`` is set in place.
+  ``abstract_state`` gives shapes, dtypes and target shardings; ``iterator`` is set in place, for
+  this process's slice of the saved global stream.
+
+  Raises:
+    ValueError: for a checkpoint with per-process iterator files of another process count.
   """
   step = manager.latest_step()
   if step is None:
     return None, 0
   args = {"state": ocp.args.StandardRestore(abstract_state)}
-  if iterator is not None:
+  per_process = sorted(glob.glob(os.path.join(str(manager.directory), str(step), "data",
+                                              "process_*-of-*.json")))
+  if iterator is not None and per_process:
+    saved_count = int(per_process[0].rsplit("-of-", 1)[1].split(".")[0])
+    if saved_count != jax.process_count():
+      raise ValueError(
+          f"{os.path.dirname(per_process[0])}: the input iterator was saved per process by "
+          f"{saved_count} process(es) (an older checkpoint format, or an iterator without "
+          f"stream_state); resume it with {saved_count} process(es), or start a new run from "
+          "its weights with --config.init_from")
     args["data"] = grain.checkpoint.CheckpointRestore(iterator)
+  elif iterator is not None:
+    args["data"] = ocp.args.JsonRestore()
   restored = manager.restore(step, args=ocp.args.Composite(**args))
+  if iterator is not None and not per_process:
+    iterator.set_stream_state(restored["data"], jax.process_index(), jax.process_count())
   return restored["state"], step
+
+
+def _gather_json(value: Any) -> list[Any]:
+  """``value`` (JSON-able) of every process, in process order (a collective: all must call)."""
+  if jax.process_count() == 1:
+    return [value]
+  encoded = np.frombuffer(json.dumps(value).encode(), np.uint8)
+  lengths = multihost_utils.process_allgather(np.array([encoded.size], np.int32))
+  padded = np.zeros(int(np.max(lengths)), np.uint8)
+  padded[:encoded.size] = encoded
+  rows = multihost_utils.process_allgather(padded)
+  return [json.loads(bytes(row[:int(n)]).decode())
+          for row, n in zip(np.asarray(rows), np.asarray(lengths).reshape(-1))]
 
 
 def save_final_variables(stage_dir: str, variables: dict[str, Any], metadata: dict[str, Any]):
