@@ -162,7 +162,7 @@ def sample_target(image: np.ndarray, box_xywh, factor: float, out_size: int, *,
   x1, y1, crop_size = crop_window(box_xywh, factor)
   if crop_size > max_window(height, width):
     raise WindowTooLarge(
-        f'box {list(box_xywh)} gives a {crop_size}-pixel crop window (factor {factor}) for a '
+        f'box {[float(v) for v in np.asarray(box_xywh).reshape(-1)]} gives a {crop_size}-pixel crop window (factor {factor}) for a '
         f'{width}x{height} frame: more than {MAX_WINDOW_TO_FRAME}x the frame')
   resize_factor = out_size / crop_size
 
