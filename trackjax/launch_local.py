@@ -1,7 +1,7 @@
 """Runs a command as N JAX processes on this machine, restarting them all when one dies.
 
   python -m trackjax.launch_local --processes 2 --devices-per-process 4 --restarts 3 -- \\
-      python -m trackjax.main --config configs/stark_st50.py:tiny --workdir runs/two
+      python -m trackjax.main --config configs/MODEL.py:tiny --workdir runs/two
 
 Each process gets ``JAX_COORDINATOR_ADDRESS`` (a free localhost port), ``JAX_NUM_PROCESSES`` and
 ``JAX_PROCESS_ID``, which ``trackjax.train.sharding.maybe_initialize_distributed`` passes to
