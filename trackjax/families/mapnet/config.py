@@ -9,6 +9,11 @@ Every reconstructed choice is a field, named for what it does; the values are Tr
 * ``loss_config(plain_transt=False)``: the loss fields of a training stage (merged into
   ``config.train.<stage>``); ``plain_transt=True`` is TransT's losses, for ablation.
 * ``tracker_config()``: ``config.tracker``, TransT's inference defaults.
+* ``get_mapnet_config(arg)``: the full recipe for ``configs/mapnet_r50.py``, variants ``''``
+  (TransT's training recipe, ``ltr/train_settings/transt/transt.py``, on the reference datasets:
+  LaSOT, GOT-10k vottrain, COCO 2017, TrackingNet TRAIN_0-3; one stage), ``'tiny'`` (unit tests,
+  seconds) and ``'quickstart'`` (a reduced network trained on the embedded synthetic dataset on a
+  2-core CPU).
 
 Config files are loaded by path, so they import this module instead of each other.
 """
@@ -17,7 +22,14 @@ from __future__ import annotations
 
 import ml_collections
 
+from trackjax import config_defaults
+
 MODEL_VARIANTS = ("", "tiny")
+VARIANTS = ("", "tiny", "quickstart")
+# TransT's training data (transt.py: Lasot train, Got10k vottrain, MSCOCOSeq, TrackingNet
+# set_ids=range(4), ratios [1, 1, 1, 1]); it trains without validation.
+REFERENCE_MIX = "lasot:1,got10k_vottrain:1,coco:1,trackingnet:1"
+REFERENCE_TRACKINGNET_CHUNKS = "0-3"
 
 
 def model_config(variant: str = "") -> ml_collections.ConfigDict:
@@ -116,3 +128,95 @@ def tracker_config() -> ml_collections.ConfigDict:
       # 'corners': trackjax.geometry.boxes.clip_box (corners into the frame, margin min_box_size).
       clip="centre",
   ))
+
+
+def stage_config() -> ml_collections.ConfigDict:
+  """TransT's single stage (transt.py) plus MAPNet's loss fields (``loss_config``)."""
+  stage = config_defaults.stage_defaults(
+      1000, 500,  # trainer.train(1000, ...), StepLR(optimizer, 500)
+      # TransT's backbone (DETR's): only layer2 and layer3 train; conv1 and layer1 frozen.
+      trainable=r".*", frozen=r"^backbone/(conv1|layer1_\d+)/")
+  stage.learning_rate = 1e-4  # AdamW lr=1e-4
+  stage.backbone_lr_scale = 0.1  # backbone param group lr 1e-5
+  stage.weight_decay = 1e-4  # AdamW weight_decay=1e-4
+  stage.grad_clip_norm = 0.1  # TransT's trainer: clip_grad_norm_(..., 0.1)
+  stage.update(loss_config())
+  return stage
+
+
+def get_mapnet_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  """The full MAPNet-R recipe (module docstring); ``arg`` is the variant."""
+  config = config_defaults.base_config("mapnet", arg, VARIANTS)
+  variant = config.variant
+  config.model = model_config()
+  # Crop sizes and factors come from config.model (training.mapnet_data_config); one template
+  # and one search frame per sample (TransTSampler), i.e. the sampler's 'causal' mode.
+  config.data.mix = REFERENCE_MIX
+  config.data.val_mix = ""
+  config.data.trackingnet_chunks = REFERENCE_TRACKINGNET_CHUNKS
+  config.data.sampler.max_gap = 100  # TransTSampler(max_gap=100)
+  p = config.data.processing
+  p.search_center_jitter = 3.0  # center_jitter_factor {'search': 3, 'template': 0}
+  p.search_scale_jitter = 0.25  # scale_jitter_factor {'search': 0.25, 'template': 0}
+  p.template_center_jitter = 0.0
+  p.template_scale_jitter = 0.0
+  p.grayscale_prob = 0.05  # transform_joint: ToGrayscale(probability=0.05)
+  p.brightness_jitter = 0.2  # ToTensorAndJitter(0.2)
+  p.joint_flip_prob = 0.0  # TransT has no flips
+  p.crop_flip_prob = 0.0
+  config.train.global_batch_size = 38  # settings.batch_size = 38
+  config.train.samples_per_epoch = 1000 * 38  # samples_per_epoch=1000*settings.batch_size
+  config.train.val_every_epochs = 0  # TransT validates nothing
+  config.train.stages = ("stage1",)
+  config.train.stage1 = stage_config()
+  config.tracker = tracker_config()
+
+  if variant == "tiny":
+    make_tiny_model(config.model)
+    config_defaults.make_tiny(config)
+    config.train.val_every_epochs = 20
+  elif variant == "quickstart":
+    _make_quickstart(config)
+  return config
+
+
+def _make_quickstart(config: ml_collections.ConfigDict) -> None:
+  """A reduced MAPNet-R trained from scratch on the embedded synthetic dataset (2-core CPU).
+
+  ResNet blocks (1, 1, 1) of width 16 with group norm (a from-scratch backbone has no statistics
+  to freeze), hidden width 64, one matcher layer, no dropout, crops 64/128 (8x8 and 16x16
+  tokens), batch 16, nothing frozen, backbone at the full learning rate 5e-4.
+
+    python -m trackjax.main --config configs/mapnet_r50.py:quickstart --workdir runs/quick_mapnet
+  """
+  m = config.model
+  m.name = "mapnet_quickstart"
+  m.backbone_blocks = (1, 1, 1)
+  m.backbone_width = 16
+  m.backbone_norm = "group_norm"
+  m.hidden_dim = 64
+  m.num_heads = 4
+  m.dim_feedforward = 256
+  m.dropout = 0.0
+  m.num_matcher_layers = 1
+  m.gate_reduction = 4
+  m.template_size = 64
+  m.search_size = 128
+  config.data.mix = "synthetic:1"
+  config.data.val_mix = ""
+  config.data.trackingnet_chunks = ""
+  config.synthetic.image_size = (240, 320)
+  config.evaluate.synthetic_image_size = (240, 320)
+  config.evaluate.synthetic_sequences = 16
+  config.train.global_batch_size = 16
+  config.train.samples_per_epoch = 1600
+  config.train.log_every_steps = 20
+  config.train.checkpoint_every_steps = 100
+  config.train.val_samples = 256
+  config.train.val_every_epochs = 0
+  stage = config.train.stage1
+  stage.epochs = 8
+  stage.lr_drop_epoch = 6
+  stage.learning_rate = 5e-4
+  stage.backbone_lr_scale = 1.0
+  stage.frozen = ""
