@@ -120,9 +120,7 @@ def test_trackjax_package_is_import_light_and_data_pipelines_pull_only_geometry(
 def test_every_family_exports_the_contract(name):
   from trackjax.families import get_family  # pylint: disable=g-import-not-at-top
   family = get_family(name)
-  if not hasattr(family, "TASK"):
-    pytest.skip(f"trackjax.families.{name} does not export the family contract yet (no TASK)")
-  assert family.TASK in ("sot", "mot")
+  assert getattr(family, "TASK", None) in ("sot", "mot"), f"{name}: TASK must be 'sot' or 'mot'"
   for attribute in ("build_model", "init_variables", "train_task", "build_tracker"):
     assert callable(getattr(family, attribute, None)), f"{name} lacks {attribute}"
   for optional in ("checkpoint_rules", "check_checkpoint"):
