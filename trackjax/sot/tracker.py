@@ -20,8 +20,9 @@ checked and grown by ``initial_box``. Both are done by the caller of the hooks, 
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Protocol
+from typing import Any, Callable, Mapping, Protocol
 
+import jax
 import numpy as np
 
 MIN_BOX_SIZE = 1.0  # pixels; smaller initial boxes are grown around their centre
@@ -76,6 +77,23 @@ class SotTracker(Protocol):
     """After slot ``slot`` tracked frame ``frame_id`` (1 = the first after init) to ``box`` with
     ``score``: its memory for the next frame (e.g. a template update); ``memory`` if unchanged."""
     ...
+
+
+class InferenceForm:
+  """``prepare(variables)`` (a family's inference form of its variables), cached for the last
+  ``variables`` object passed: a tracker prepares its weights once and reuses them per frame."""
+
+  def __init__(self, prepare: Callable[[Any], Any]):
+    self._prepare = prepare
+    self._last = None  # (variables, prepared); holding `variables` keeps the identity check sound
+
+  def __call__(self, variables):
+    if self._last is not None and self._last[0] is variables:
+      return self._last[1]
+    prepared = self._prepare(variables)
+    if not any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(variables)):
+      self._last = (variables, prepared)
+    return prepared
 
 
 def as_rgb_frame(frame, name: str = 'frame') -> np.ndarray:

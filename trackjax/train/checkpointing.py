@@ -241,3 +241,20 @@ def _check_same_tree(source: str, name: str, loaded: Any, abstract: Any) -> None
         f"{k}: {tuple(loaded_paths[k])} != {tuple(wanted[k])}" for k in wrong[:5]]
     raise ValueError(f"{source}: collection {name!r} does not fit the model: "
                      + "; ".join(detail))
+
+
+def import_backbone(variables: dict[str, Any], directory: str, abstract_variables: dict[str, Any],
+                    model_config) -> dict[str, Any]:
+  """``variables`` with the ResNet trunk of a converted ImageNet ResNet (``python -m
+  trackjax.convert resnet``) in ``directory``: a ``TrainTask.with_backbone``."""
+  return with_backbone(variables,
+                       load_backbone_variables(directory, abstract_variables, model_config))
+
+
+def random_frozen_bn_warning(model_config, recipe: str = "the reference") -> str:
+  """A ``TrainTask.fresh_start_warning`` for ResNet backbones with frozen batch norm."""
+  if model_config.get("backbone_norm") != "frozen_bn":
+    return ""
+  return ("random backbone with frozen batch norm (identity statistics, so no normalisation "
+          f"at all); {recipe} starts from ImageNet: python -m trackjax.convert resnet "
+          "--checkpoint resnet50.pth --out DIR, then --config.init_backbone_from=DIR")

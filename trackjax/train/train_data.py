@@ -93,3 +93,32 @@ def _data_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict
 def _synthetic_sizes(config: ml_collections.ConfigDict) -> dict[str, Any]:
   synth = config.get("synthetic") or {}
   return {k: synth[k] for k in data_config_lib.SYNTHETIC_DEFAULTS if k in synth}
+
+
+def crop_data_config(config: ml_collections.ConfigDict,
+                     split: str = "train") -> ml_collections.ConfigDict:
+  """``split_data_config`` with the template/search crops of ``config.model`` (sizes, factors,
+  stride); validation samples without augmentation (the reference trackers' validation transform:
+  no brightness jitter, no flip). The family adds its sampler settings."""
+  data = split_data_config(config, split)
+  model = config.model
+  data.processing.template_size = model.template_size
+  data.processing.search_size = model.search_size
+  data.processing.template_factor = model.template_factor
+  data.processing.search_factor = model.search_factor
+  data.processing.backbone_stride = model.feature_stride
+  if split == "val":
+    data.processing.brightness_jitter = 0.0
+    data.processing.crop_flip_prob = 0.0
+  return data
+
+
+def crop_iterator(data_config: ml_collections.ConfigDict, *, seed: int, global_batch_size: int,
+                  process_index: int = 0, process_count: int = 1):
+  """The ``data_pipelines`` train iterator of template/search crops (``sot_processing``)."""
+  from data_pipelines import sot_processing  # pylint: disable=g-import-not-at-top
+  from data_pipelines import train_iterator  # pylint: disable=g-import-not-at-top
+  return train_iterator.build_train_iterator(
+      data_config, seed=seed, global_batch_size=global_batch_size,
+      build_processor=sot_processing.build_processor, process_index=process_index,
+      process_count=process_count)

@@ -37,7 +37,7 @@ from trackjax.families.mapnet import postprocess
 from trackjax.families.mapnet.model import Tokens, build_mapnet, inference_variables
 from trackjax.geometry.crops import sample_target
 from trackjax.models.image_normalization import normalize_images
-from trackjax.sot.tracker import as_rgb_frame, initial_box
+from trackjax.sot.tracker import InferenceForm, as_rgb_frame, initial_box
 
 
 @flax.struct.dataclass
@@ -90,16 +90,9 @@ class MapnetTracker:
       raise ValueError(f"config.tracker.clip={self.clip!r}: use one of {postprocess.CLIP_MODES}")
     self._encode_jit = jax.jit(self._encode)
     self._network_step_jit = jax.jit(self._network_step)
-    self._prepared = None  # (variables, their inference form) of the last call
-
-  def inference_variables(self, variables):
-    """``variables`` as the jitted functions take them (``model.inference_variables``), cached."""
-    if self._prepared is not None and self._prepared[0] is variables:
-      return self._prepared[1]
-    prepared = inference_variables(variables, self.model_config)
-    if not any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(variables)):
-      self._prepared = (variables, prepared)  # holding `variables` keeps the identity check sound
-    return prepared
+    # ``variables`` as the jitted functions take them, prepared once per variables object.
+    self.inference_variables = InferenceForm(
+        lambda variables: inference_variables(variables, model_config))
 
   def encode(self, variables, crops, masks) -> Tokens:
     """Jitted ``_encode`` on the inference form of ``variables``."""

@@ -79,17 +79,11 @@ class MapnetTrainTask:
                           process_count=process_count)
 
   def with_backbone(self, variables, directory: str, abstract_variables):
-    """The ResNet trunk of a converted ImageNet ResNet (``python -m trackjax.convert resnet``)."""
-    backbone = checkpointing.load_backbone_variables(directory, abstract_variables,
-                                                     self.config.model)
-    return checkpointing.with_backbone(variables, backbone)
+    return checkpointing.import_backbone(variables, directory, abstract_variables,
+                                         self.config.model)
 
   def fresh_start_warning(self) -> str:
-    if self.config.model.get("backbone_norm") != "frozen_bn":
-      return ""
-    return ("random backbone with frozen batch norm (identity statistics, so no normalisation "
-            "at all); TransT's recipe starts from ImageNet: python -m trackjax.convert resnet "
-            "--checkpoint resnet50.pth --out DIR, then --config.init_backbone_from=DIR")
+    return checkpointing.random_frozen_bn_warning(self.config.model, "TransT's recipe")
 
 
 def train_task(config: ml_collections.ConfigDict) -> MapnetTrainTask:
@@ -102,28 +96,16 @@ def mapnet_data_config(config: ml_collections.ConfigDict, stage: str,
   """The ``data_pipelines`` settings for ``stage`` and ``split`` with the datasets resolved:
   MAPNet's crops (``config.model``) and one template per sample."""
   del stage  # one kind of sample in every stage
-  data = train_data.split_data_config(config, split)
-  model = config.model
-  data.processing.template_size = model.template_size
-  data.processing.search_size = model.search_size
-  data.processing.template_factor = model.template_factor
-  data.processing.search_factor = model.search_factor
-  data.processing.backbone_stride = model.feature_stride
+  data = train_data.crop_data_config(config, split)  # no augmentation on validation pairs
   data.sampler.num_template = 1  # TransTSampler: one template, one search frame
   data.sampler.mode = "causal"
   data.sampler.train_cls = False
-  if split == "val":  # no augmentation on validation pairs
-    data.processing.brightness_jitter = 0.0
-    data.processing.crop_flip_prob = 0.0
   return data
 
 
 def build_iterator(config: ml_collections.ConfigDict, stage: str, *, split: str, seed: int,
                    global_batch_size: int, process_index: int = 0, process_count: int = 1):
   """The ``data_pipelines`` train iterator of template/search crops for ``stage`` and ``split``."""
-  from data_pipelines import sot_processing  # pylint: disable=g-import-not-at-top
-  from data_pipelines import train_iterator  # pylint: disable=g-import-not-at-top
-  return train_iterator.build_train_iterator(
+  return train_data.crop_iterator(
       mapnet_data_config(config, stage, split), seed=seed, global_batch_size=global_batch_size,
-      build_processor=sot_processing.build_processor, process_index=process_index,
-      process_count=process_count)
+      process_index=process_index, process_count=process_count)

@@ -95,17 +95,11 @@ class StarkTrainTask:
                           process_count=process_count)
 
   def with_backbone(self, variables, directory: str, abstract_variables):
-    """The ResNet trunk of a converted ImageNet ResNet (``python -m trackjax.convert resnet``)."""
-    backbone = checkpointing.load_backbone_variables(directory, abstract_variables,
-                                                     self.config.model)
-    return checkpointing.with_backbone(variables, backbone)
+    return checkpointing.import_backbone(variables, directory, abstract_variables,
+                                         self.config.model)
 
   def fresh_start_warning(self) -> str:
-    if self.config.model.get("backbone_norm") != "frozen_bn":
-      return ""
-    return ("random backbone with frozen batch norm (identity statistics, so no normalisation "
-            "at all); the reference starts from ImageNet: python -m trackjax.convert resnet "
-            "--checkpoint resnet50.pth --out DIR, then --config.init_backbone_from=DIR")
+    return checkpointing.random_frozen_bn_warning(self.config.model, "the reference")
 
 
 def train_task(config: ml_collections.ConfigDict) -> StarkTrainTask:
@@ -117,30 +111,18 @@ def stark_data_config(config: ml_collections.ConfigDict, stage: str,
                       split: str = "train") -> ml_collections.ConfigDict:
   """The ``data_pipelines`` settings for ``stage`` of the recipe ``config`` and ``split``, with
   the datasets resolved (``train_datasets`` holds the entries of ``split``)."""
-  data = train_data.split_data_config(config, split)
+  data = train_data.crop_data_config(config, split)  # the reference's validation transform too
   model = config.model
-  data.processing.template_size = model.template_size
-  data.processing.search_size = model.search_size
-  data.processing.template_factor = model.template_factor
-  data.processing.search_factor = model.search_factor
-  data.processing.backbone_stride = model.feature_stride
   data.sampler.num_template = model.num_templates
   if model.num_templates == 1:
     data.sampler.mode = "causal"
   data.sampler.train_cls = bool(config.train[stage].classification_samples)
-  if split == "val":  # the reference's validation transform: ToTensor + Normalize only
-    data.processing.brightness_jitter = 0.0
-    data.processing.crop_flip_prob = 0.0
   return data
 
 
 def build_iterator(config: ml_collections.ConfigDict, stage: str, *, split: str, seed: int,
                    global_batch_size: int, process_index: int = 0, process_count: int = 1):
   """The ``data_pipelines`` train iterator of template/search crops for ``stage`` and ``split``."""
-  from data_pipelines import sot_processing  # pylint: disable=g-import-not-at-top
-  from data_pipelines import train_iterator  # pylint: disable=g-import-not-at-top
-  return train_iterator.build_train_iterator(
+  return train_data.crop_iterator(
       stark_data_config(config, stage, split), seed=seed, global_batch_size=global_batch_size,
-      build_processor=sot_processing.build_processor, process_index=process_index,
-      process_count=process_count)
-
+      process_index=process_index, process_count=process_count)
