@@ -46,7 +46,7 @@ class GrainBatches:
     self._num_workers, self._worker_buffer_size = int(num_workers), int(worker_buffer_size)
     self._read_threads = max(0, int(read_threads))
     self._next_batch = 0
-    self._iterator = self._build(0)
+    self._iterator = None  # built at the first batch, so a restore never starts workers twice
 
   def _build(self, first_batch: int):
     ds = grain_dataset(*self._args, first_batch=first_batch)
@@ -62,6 +62,8 @@ class GrainBatches:
     return iter(it_ds)
 
   def __next__(self):
+    if self._iterator is None:
+      self._iterator = self._build(self._next_batch)
     batch = next(self._iterator)
     self._next_batch += 1
     return batch
@@ -72,13 +74,13 @@ class GrainBatches:
   def set_state(self, state, consumed_batches: int | None = None):
     """Continues after ``state['next_batch']`` batches; a state of Grain's own iterator (older
     checkpoints: ``consumed_batches`` then gives the position) is handed to Grain."""
+    self.close()
     if 'next_batch' in state or 'next_index' in state:  # 'next_index': Grain, no workers
-      self.close()
       self._next_batch = int(state.get('next_batch', state.get('next_index')))
-      self._iterator = self._build(self._next_batch)
       return
     if consumed_batches is None:
       raise ValueError(f'unknown input iterator state {sorted(state)}: expected next_batch')
+    self._iterator = self._build(0)
     self._iterator.set_state(state)
     self._next_batch = int(consumed_batches)
 
@@ -86,3 +88,4 @@ class GrainBatches:
     close = getattr(self._iterator, 'close', None)
     if close is not None:
       close()
+    self._iterator = None
