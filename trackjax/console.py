@@ -32,6 +32,7 @@ import tqdm
 
 LOG_FORMAT = "%(asctime)s %(levelname).1s %(name)s %(filename)s:%(lineno)d] %(message)s"
 CONSOLE_FORMAT = "%(levelname)s: %(message)s"
+_WARNING_LINE = re.compile(r"^.*?:\d+: \w*Warning: (.*)$")  # warnings.formatwarning's first line
 _PROCESS_ID_VARIABLES = ("JAX_PROCESS_ID", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK")
 
 _log = logging.getLogger("trackjax.console")
@@ -174,6 +175,11 @@ class _ConsoleHandler(logging.Handler):
 
   def emit(self, record: logging.LogRecord) -> None:
     try:
+      if record.name == "py.warnings":  # 'path:line: Category: message\n  source': message only
+        first_line = record.getMessage().split("\n", 1)[0]
+        match = _WARNING_LINE.match(first_line)
+        _write_console(f"{record.levelname}: {match.group(1) if match else first_line}")
+        return
       _write_console(self.format(record).rstrip("\n"))
     except Exception:  # pylint: disable=broad-except
       self.handleError(record)

@@ -11,7 +11,6 @@ had families (no ``family``) are read as the config's family, with a note in the
 
 from __future__ import annotations
 
-import logging
 import os
 import warnings
 from typing import Any
@@ -64,7 +63,7 @@ def load_tracker_variables(config, weights: str, seed: int = 0) -> dict[str, Any
   if not weights:
     message = ('NO WEIGHTS GIVEN (config.evaluate.weights / config.init_from is empty): tracking '
                'with RANDOM weights; boxes and scores are meaningless.')
-    logging.warning(message)
+    # One warning: trackjax.console routes Python warnings to the console and WORKDIR/log.txt.
     warnings.warn(message, stacklevel=2)
     return random_variables(config, seed)
   if not os.path.isdir(weights):
