@@ -5,6 +5,9 @@ Usage::
   python -m trackjax.sot.report --dataset got10k --dataset-root /data/GOT-10k --split val \\
       --results results/baseline ours=results/mine --format markdown --plots reports/got10k_val
 
+A MOT dataset (``--dataset mot17|mot20|dancetrack|synthetic_mot``) hands the whole command to
+``trackjax.mot.report`` (HOTA / IDF1 / MOTA tables and plots of MOTChallenge result folders).
+
 Every results folder is scored with both protocols of ``ope_metrics``: OPE (AUC, P@20, NP@0.2
 from the first repetition) and GOT-10k (AO, SR0.5, SR0.75 over all repetitions). FPS follows the
 dataset's toolkit: GOT-10k's mean of ``1 / t`` over all frames for ``got10k`` and ``custom``,
@@ -487,6 +490,12 @@ def _parse_results_arg(arg: str) -> tuple[str | None, Path]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+  mot_datasets = ('mot17', 'mot20', 'dancetrack', 'synthetic_mot')  # trackjax.mot.report's
+  pre = argparse.ArgumentParser(add_help=False)
+  pre.add_argument('--dataset', default='got10k')
+  if pre.parse_known_args(argv)[0].dataset in mot_datasets:
+    from trackjax.mot import report as mot_report  # pylint: disable=g-import-not-at-top
+    return mot_report.main(argv)
   parser = argparse.ArgumentParser(
       prog='python -m trackjax.sot.report',
       description='Compare tracker result folders on one benchmark.')
