@@ -14,8 +14,6 @@ from trackjax.mot.association import association_config
 from trackjax.mot.tracker import AppearanceTracker
 from tests.test_mot_tracker import HistogramEmbedder
 
-pytest.importorskip('trackeval')
-
 
 class CountingEmbedder(HistogramEmbedder):
 

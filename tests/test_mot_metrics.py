@@ -4,13 +4,12 @@ expected."""
 
 import numpy as np
 import pytest
+import trackeval  # the 'mot' extra (installed by README's test command)
 
 from data_pipelines.sources.base import DatasetError
 from trackjax.mot import metrics
 from trackjax.mot import result_files as rf
 from trackjax.mot.association import MotTracks
-
-trackeval = pytest.importorskip('trackeval')  # the 'mot' extra
 
 NUM_FRAMES = 20
 
