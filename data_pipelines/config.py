@@ -30,7 +30,11 @@ from typing import Any
 import ml_collections
 
 # One root folder per dataset kind (``--config.data.roots.<kind>=/path``).
-DATASET_KINDS = ('got10k', 'lasot', 'trackingnet', 'coco', 'custom', 'otb', 'uav123', 'nfs')
+DATASET_KINDS = ('got10k', 'lasot', 'trackingnet', 'coco', 'custom', 'otb', 'uav123', 'nfs',
+                 'tfds')
+# A root written ``tfds:DIR`` is a TFDS dataset built from that kind's folder
+# (``python -m data_pipelines.tfds_build``; docs/tfds.md), read instead of the folder.
+TFDS_PREFIX = 'tfds:'
 
 # What each root folder holds, for error messages and docs.
 ROOT_LAYOUTS = {
@@ -42,6 +46,7 @@ ROOT_LAYOUTS = {
     'otb': 'the OTB folder of sequence folders',
     'uav123': 'the UAV123 folder holding data_seq/ and anno/',
     'nfs': 'the NfS folder of sequence folders',
+    'tfds': 'a TFDS dataset written by python -m data_pipelines.tfds_build (or one per split)',
 }
 
 
@@ -77,6 +82,8 @@ MIX_NAMES = {
     'uav123': MixName('uav123', {}, about='a UAV123-layout folder'),
     'nfs': MixName('nfs', {}, about='an NfS-layout folder'),
     'synthetic': MixName('synthetic', {}, about='the embedded synthetic dataset (no files)'),
+    'tfds': MixName('tfds', {}, about='a TFDS dataset written by python -m '
+                    'data_pipelines.tfds_build (tfds@DIR:1)'),
 }
 
 # Sizes of the embedded synthetic dataset when the caller gives none (split 'val': val_sequences).
@@ -89,7 +96,9 @@ def default_data_config() -> ml_collections.ConfigDict:
   # Datasets. `mix`: 'name:ratio,...' over MIX_NAMES, e.g. 'lasot:1,got10k_vottrain:1,coco:1,
   # trackingnet:1' (the reference); each name reads roots.<its kind>, or the folder written after
   # an '@' (`custom@/my/videos:1`, so several custom folders can be mixed). `val_mix` is the same
-  # for validation. `train_datasets` / `val_datasets`: entries {'name', 'root', 'ratio',
+  # for validation. A root (or '@' folder) written 'tfds:DIR' is a TFDS dataset built from such
+  # a folder (python -m data_pipelines.tfds_build; `tfds@DIR:1` names one directly; docs/tfds.md).
+  # `train_datasets` / `val_datasets`: entries {'name', 'root', 'ratio',
   # 'options'} added after the mix's, for options flags cannot set (an optional 'label' names the
   # entry in logs; mix entries carry their mix name there); name is one of
   # data_pipelines.sources.factory.SOURCE_NAMES and options go to the reader (e.g. GOT-10k
@@ -245,6 +254,9 @@ def resolve_datasets(config, split: str = 'train', *,
     if not root:
       missing.append(mix_entry)
       continue
+    if spec.kind == 'tfds' or root.startswith(TFDS_PREFIX):
+      entries.append(_tfds_entry(config, mix_entry, spec, root, mix_field))
+      continue
     root = os.path.expanduser(root)
     if not os.path.isdir(root):
       where = (f'config.data.{mix_field} entry {mix_entry.text}' if mix_entry.root
@@ -270,6 +282,28 @@ def resolve_datasets(config, split: str = 'train', *,
         f'--config.data.{mix_field}=...')
   entries.extend(plain(e) for e in (config.get(list_field) or []))
   return entries
+
+
+def _tfds_entry(config, mix_entry: MixEntry, spec: MixName, root: str,
+                mix_field: str) -> dict[str, Any]:
+  """The source entry of a mix entry read from a TFDS dataset (``tfds@DIR``, ``roots.<kind>=
+  tfds:DIR``): the mix name's split and split list apply to the sequences it holds."""
+  where = (f'config.data.{mix_field} entry {mix_entry.text}' if mix_entry.root
+           else f'config.data.roots.{spec.kind}')
+  root = root[len(TFDS_PREFIX):] if root.startswith(TFDS_PREFIX) else root
+  if not root.startswith('gs://'):
+    root = os.path.expanduser(root)
+    if not os.path.isdir(root):
+      raise ValueError(f'{where}: {root} is not a directory (expected {ROOT_LAYOUTS["tfds"]})')
+  if spec.kind == 'trackingnet' and trackingnet_chunks(config.get('trackingnet_chunks', '')):
+    raise ValueError(f'{where}: config.data.trackingnet_chunks chooses TrackingNet folders; a '
+                     'TFDS dataset holds the chunks it was built from (tfds_build --option '
+                     'chunks=[...]): unset it')
+  options = {'split': spec.options['split']} if 'split' in spec.options else {}
+  if spec.split_file:
+    options['split_file'] = split_file(spec.split_file)
+  return {'name': 'tfds', 'root': root, 'ratio': mix_entry.ratio, 'options': options,
+          'label': mix_entry.name}
 
 
 def describe(entries: list[dict[str, Any]]) -> str:

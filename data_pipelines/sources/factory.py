@@ -8,7 +8,7 @@ from data_pipelines.sources.base import SequenceSource
 from data_pipelines.sources.indexed import NoSequencesFound
 
 SOURCE_NAMES = ('got10k', 'lasot', 'trackingnet', 'coco', 'otb', 'uav123', 'nfs', 'custom',
-                'synthetic')
+                'synthetic', 'tfds')
 
 # What a reader looks for, named when it finds no sequence under the root it was given.
 LAYOUTS = {
@@ -21,6 +21,7 @@ LAYOUTS = {
     'otb': '<seq>/img/%04d.jpg and <seq>/groundtruth_rect.txt',
     'uav123': 'anno/UAV123/<seq>.txt and data_seq/UAV123/<seq>/%06d.jpg',
     'nfs': '<seq>/30/<seq>/%05d.jpg and <seq>/30/<seq>.txt',
+    'tfds': 'a directory written by python -m data_pipelines.tfds_build, or one per split',
 }
 
 
@@ -70,6 +71,9 @@ def _open_source(name: str, root: str | None, cache_dir: str | None,
   if name == 'custom':
     from data_pipelines.sources.custom_folder import CustomFolderSource
     return CustomFolderSource(root, cache_dir=cache_dir, **options)
+  if name == 'tfds':
+    from data_pipelines.sources.tfds_source import TfdsSource
+    return TfdsSource(root, cache_dir=cache_dir, **options)
   raise ValueError(f'unknown source {name!r}; expected one of {SOURCE_NAMES}')
 
 
