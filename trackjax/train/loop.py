@@ -71,8 +71,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   """
   family = get_family(config.family)
   task = family.train_task(config)  # refuses a config the family cannot train
-  if make_iterator is None:
-    data_summary = check_datasets(config)  # before anything is written or compiled
+  if make_iterator is None:  # before anything is written or compiled; a task reading other
+    # datasets than data.mix (e.g. multi-object sequences) checks them itself
+    task_check = getattr(task, "check_datasets", None)
+    data_summary = task_check() if task_check is not None else check_datasets(config)
   sharding.maybe_initialize_distributed()
   workdir = os.path.abspath(workdir)
   os.makedirs(workdir, exist_ok=True)

@@ -59,7 +59,12 @@ class IteratorFactory(Protocol):
 
 
 class TrainTask(Protocol):
-  """A family's training recipe without a loop."""
+  """A family's training recipe without a loop.
+
+  Optional: ``check_datasets() -> str``, for a task whose data are not ``config.data.mix``
+  (e.g. multi-object sequences): the loop calls it instead of its own dataset check, before
+  anything is written, and logs the summary line it returns.
+  """
 
   def init_variables(self, rng: jax.Array) -> dict[str, Any]:
     """Fresh variables (traceable: the loop runs it under ``jax.eval_shape`` and ``jax.jit``)."""
