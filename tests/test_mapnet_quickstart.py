@@ -2,10 +2,11 @@
 
 ``tests/data/quickstart_mapnet`` holds the weights written by
 ``python -m trackjax.main --config configs/mapnet_r50.py:quickstart --workdir W``
-(``W/stage1/final``, 2.4 MB; 19 min on a 2-core CPU shared with other jobs). Tracking its 16
-held-out synthetic sequences gave AUC 6.06 / precision@20 20.7 when it was trained; random weights
-of the same network gave AUC 3.73 / precision 4.6. The short schedule leaves the model weak: the
-margin asserted is the one measured, mostly in precision.
+(``W/stage1/final``, 2.5 MB; 1200 steps, 34 min on a 2-core CPU shared with other jobs). Tracking
+its 16 held-out synthetic sequences (640x480) gave AUC 13.8 / precision@20 34.1 / AO 13.2 when it
+was trained; random weights of the same network gave AUC 3.8 / precision 3.5. The model is still
+weak (its size estimate runs about 5% large, so boxes drift): the margin asserted is the one
+measured.
 """
 
 from pathlib import Path
@@ -16,10 +17,10 @@ from trackjax.config_files import load_config
 from trackjax.sot import benchmark_runner
 
 WEIGHTS = Path(__file__).parent / "data" / "quickstart_mapnet"
-TRAINED_AUC_FLOOR = 0.05  # measured 0.0606
-TRAINED_PRECISION_FLOOR = 0.15  # measured 0.207
-RANDOM_AUC_FRACTION = 0.8  # random 0.0373 = 0.62 x trained
-RANDOM_PRECISION_FRACTION = 0.5  # random 0.046 = 0.22 x trained
+TRAINED_AUC_FLOOR = 0.11  # measured 0.138
+TRAINED_PRECISION_FLOOR = 0.28  # measured 0.341
+RANDOM_AUC_FRACTION = 0.5  # random 0.038 = 0.28 x trained
+RANDOM_PRECISION_FRACTION = 0.3  # random 0.035 = 0.10 x trained
 
 
 def quickstart_evaluation(weights: str):
@@ -29,7 +30,6 @@ def quickstart_evaluation(weights: str):
   return config
 
 
-@pytest.mark.skipif(not WEIGHTS.exists(), reason="no quickstart_mapnet fixture")
 def test_trained_quickstart_follows_held_out_synthetic_targets(tmp_path):
   summary = benchmark_runner.evaluate(quickstart_evaluation(str(WEIGHTS)), str(tmp_path / "trained"))
   assert summary["tracked"] == 16

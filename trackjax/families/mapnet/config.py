@@ -185,7 +185,8 @@ def _make_quickstart(config: ml_collections.ConfigDict) -> None:
 
   ResNet blocks (1, 1, 1) of width 16 with group norm (a from-scratch backbone has no statistics
   to freeze), hidden width 64, one matcher layer, no dropout, crops 64/128 (8x8 and 16x16
-  tokens), batch 16, nothing frozen, backbone at the full learning rate 5e-4.
+  tokens), batch 16, 12 epochs of 1600 pairs (1200 steps; lr drop after epoch 10), nothing
+  frozen, backbone at the full learning rate 5e-4, GIoU weight 0.5; 640x480 synthetic frames.
 
     python -m trackjax.main --config configs/mapnet_r50.py:quickstart --workdir runs/quick_mapnet
   """
@@ -205,8 +206,10 @@ def _make_quickstart(config: ml_collections.ConfigDict) -> None:
   config.data.mix = "synthetic:1"
   config.data.val_mix = ""
   config.data.trackingnet_chunks = ""
-  config.synthetic.image_size = (240, 320)
-  config.evaluate.synthetic_image_size = (240, 320)
+  # 640x480 frames, as STARK-ST's quickstart: at 320x240 the targets are 5-20 pixels, under
+  # TransT's 10-pixel minimum box, and their crops are mostly upsampled blur.
+  config.synthetic.image_size = (480, 640)
+  config.evaluate.synthetic_image_size = (480, 640)
   config.evaluate.synthetic_sequences = 16
   config.train.global_batch_size = 16
   config.train.samples_per_epoch = 1600
@@ -215,8 +218,11 @@ def _make_quickstart(config: ml_collections.ConfigDict) -> None:
   config.train.val_samples = 256
   config.train.val_every_epochs = 0
   stage = config.train.stage1
-  stage.epochs = 8
-  stage.lr_drop_epoch = 6
+  stage.epochs = 12
+  stage.lr_drop_epoch = 10
   stage.learning_rate = 5e-4
   stage.backbone_lr_scale = 1.0
   stage.frozen = ""
+  # GIoU at 0.5 instead of TransT's 2 (L1 stays 5): one run each, held-out AUC 13.8 against 8.7
+  # (docs/mapnet.md); both runs over-predict the size of a centred target by about 5%.
+  stage.giou_weight = 0.5
