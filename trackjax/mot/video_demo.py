@@ -25,12 +25,12 @@ from typing import Iterator
 
 import cv2
 import numpy as np
-from PIL import Image
 
 from data_pipelines.sources.frame_files import FrameError
 from data_pipelines.sources.mot_challenge import MotBoxes, load_frame, read_mot_file
 from data_pipelines.sources.mot_challenge import read_mot_sequence
 from trackjax import console
+from trackjax.demo_video import DemoVideo
 from trackjax.families import get_family
 from trackjax.mot import result_files as rf
 from trackjax.mot.association import MotTracks
@@ -66,15 +66,6 @@ def draw_tracks(frame_rgb: np.ndarray, tracks: MotTracks, frame: int) -> np.ndar
   cv2.putText(out, f'#{frame}  {len(tracks)} tracks', (5, height - 5), _FONT, 0.45 * thickness,
               (255, 255, 255), thickness, cv2.LINE_AA)
   return out
-
-
-def _gif_frame(frame_rgb: np.ndarray, max_side: int) -> Image.Image:
-  height, width = frame_rgb.shape[:2]
-  scale = min(1.0, max_side / max(height, width)) if max_side > 0 else 1.0
-  if scale < 1.0:
-    frame_rgb = cv2.resize(frame_rgb, (max(1, round(width * scale)), max(1, round(height * scale))),
-                           interpolation=cv2.INTER_AREA)
-  return Image.fromarray(frame_rgb)
 
 
 def _sequence_frames(sequence) -> Iterator[np.ndarray | None]:
@@ -122,9 +113,9 @@ def run_demo(config, workdir: str) -> dict:
   if getattr(tracker, 'uses_appearance', True):
     variables = load_tracker_variables(config, d.weights or config.get('init_from', ''),
                                        seed=config.get('seed', 0))
-  fps_out = float(d.fps) or frame_rate or 25.0
+  video = DemoVideo(out_dir, d, float(d.fps) or frame_rate or 25.0)
   state = tracker.init(variables, frame_rate=frame_rate)
-  writer, gif_frames, written, ids, skipped = None, [], [], set(), 0
+  written, ids, skipped = [], set(), 0
   bar = console.Progress(f'demo {name}', d.max_frames or None, unit='frame', every_s=10.0,
                          enabled=console.is_main_process())
   try:
@@ -140,22 +131,11 @@ def run_demo(config, workdir: str) -> dict:
       tracks, state = tracker.track(variables, state, image, dets.boxes_xywh, dets.scores)
       written.append((frame, tracks))
       ids.update(int(i) for i in tracks.ids)
-      annotated = draw_tracks(image, tracks, frame)
-      if d.output_video:
-        if writer is None:
-          height, width = annotated.shape[:2]
-          writer = cv2.VideoWriter(str(out_dir / d.output_video), cv2.VideoWriter_fourcc(*'mp4v'),
-                                   fps_out, (width, height))
-          if not writer.isOpened():
-            raise IOError(f'{out_dir / d.output_video}: OpenCV cannot write mp4v video here')
-        writer.write(cv2.cvtColor(annotated, cv2.COLOR_RGB2BGR))
-      if d.output_gif and index % max(1, d.gif_every) == 0:
-        gif_frames.append(_gif_frame(annotated, d.gif_max_side))
+      video.add(index, draw_tracks(image, tracks, frame))
       bar.update(1)
   finally:
     bar.close()
-    if writer is not None:
-      writer.release()
+    video.release()
   if not written:
     raise ValueError(f'config.demo.source={d.source}: no frame could be read')
   outputs = {'frames': len(written), 'skipped_frames': skipped, 'identities': len(ids),
@@ -164,13 +144,6 @@ def run_demo(config, workdir: str) -> dict:
     path = out_dir / d.output_tracks
     path.write_text(rf.format_tracks(written))
     outputs['tracks'] = str(path)
-  if d.output_video:
-    outputs['video'] = str(out_dir / d.output_video)
-  if d.output_gif and gif_frames:
-    gif_path = out_dir / d.output_gif
-    duration = int(round(1000 * max(1, d.gif_every) / fps_out))
-    gif_frames[0].save(gif_path, save_all=True, append_images=gif_frames[1:], duration=duration,
-                       loop=0)
-    outputs['gif'] = str(gif_path)
+  outputs.update(video.close())
   logging.info('demo outputs: %s', outputs)
   return outputs

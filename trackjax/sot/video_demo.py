@@ -33,9 +33,9 @@ from typing import Iterator, Sequence
 
 import cv2
 import numpy as np
-from PIL import Image
 
 from trackjax import console
+from trackjax.demo_video import DemoVideo
 from trackjax.families import get_family
 from trackjax.sot import result_files as rf
 from trackjax.sot.streams import BatchedTracker
@@ -266,15 +266,6 @@ def target_box_paths(path: Path, count: int) -> list[Path]:
   return [path.with_name(f'{path.stem}_{k}{path.suffix}') for k in range(count)]
 
 
-def _gif_frame(frame_rgb: np.ndarray, max_side: int) -> Image.Image:
-  height, width = frame_rgb.shape[:2]
-  scale = min(1.0, max_side / max(height, width)) if max_side > 0 else 1.0
-  if scale < 1.0:
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    frame_rgb = cv2.resize(frame_rgb, size, interpolation=cv2.INTER_AREA)
-  return Image.fromarray(frame_rgb)
-
-
 def run_demo(config, workdir: str) -> dict:
   """Tracks the targets of ``config.demo`` and writes the video, GIF and boxes.
 
@@ -286,10 +277,8 @@ def run_demo(config, workdir: str) -> dict:
   reader = FrameReader(d.source)
   out_dir = Path(workdir)
   out_dir.mkdir(parents=True, exist_ok=True)
-  fps_out = float(d.fps) or reader.fps or 25.0
-  writer = None
+  video = DemoVideo(out_dir, d, float(d.fps) or reader.fps or 25.0)
   bar = None
-  gif_frames: list[Image.Image] = []
   tracks = []  # (K, 4) boxes per frame
   try:
     frames = iter(reader)
@@ -316,23 +305,13 @@ def run_demo(config, workdir: str) -> dict:
         annotated = draw_box(frame, boxes[0], None if scores is None else scores[0], index)
       else:
         annotated = draw_targets(frame, boxes, scores, index)
-      if d.output_video:
-        if writer is None:
-          height, width = annotated.shape[:2]
-          writer = cv2.VideoWriter(str(out_dir / d.output_video), cv2.VideoWriter_fourcc(*'mp4v'),
-                                   fps_out, (width, height))
-          if not writer.isOpened():
-            raise IOError(f'{out_dir / d.output_video}: OpenCV cannot write mp4v video here')
-        writer.write(cv2.cvtColor(annotated, cv2.COLOR_RGB2BGR))
-      if d.output_gif and index % max(1, d.gif_every) == 0:
-        gif_frames.append(_gif_frame(annotated, d.gif_max_side))
+      video.add(index, annotated)
       bar.update(1)
   finally:
     if bar is not None:
       bar.close()
     reader.close()
-    if writer is not None:
-      writer.release()
+    video.release()
   tracks = np.stack(tracks)  # (N, K, 4)
   outputs = {'frames': len(tracks), 'targets': tracks.shape[1]}
   if d.output_boxes:
@@ -342,13 +321,6 @@ def run_demo(config, workdir: str) -> dict:
     outputs['target_boxes'] = [str(path) for path in paths]
     if len(paths) == 1:
       outputs['boxes'] = str(paths[0])
-  if d.output_video:
-    outputs['video'] = str(out_dir / d.output_video)
-  if d.output_gif and gif_frames:
-    gif_path = out_dir / d.output_gif
-    duration = int(round(1000 * max(1, d.gif_every) / fps_out))
-    gif_frames[0].save(gif_path, save_all=True, append_images=gif_frames[1:], duration=duration,
-                       loop=0)
-    outputs['gif'] = str(gif_path)
+  outputs.update(video.close())
   logging.info('demo outputs: %s', outputs)
   return outputs
