@@ -15,7 +15,8 @@ never import each other). Fields:
 * ``evaluate`` / ``demo`` / ``speed``: the SOT jobs (``trackjax.sot.benchmark_runner``,
   ``video_demo``, ``speed_benchmark``). Defaults are small enough for a CPU.
 
-``make_tiny`` shrinks the shared parts for unit tests (a ``:tiny`` variant).
+``make_tiny`` shrinks the shared parts for unit tests (a ``:tiny`` variant);
+``make_synthetic_quickstart`` sets the shared part of a synthetic ``:quickstart``.
 """
 
 from __future__ import annotations
@@ -114,6 +115,23 @@ def make_tiny(config: ml_collections.ConfigDict) -> None:
   for stage in config.train.stages:
     config.train[stage].epochs = 2
     config.train[stage].lr_drop_epoch = 1
+
+
+def make_synthetic_quickstart(config: ml_collections.ConfigDict,
+                              image_size=(480, 640)) -> None:
+  """The shared part of a ``:quickstart`` variant: training on the embedded synthetic dataset
+  (frames of ``image_size`` (H, W), batch 16, 1600 samples per epoch, log every 20 steps, 256
+  validation samples) and tracking its 16 held-out sequences of the same size afterwards. The
+  family shrinks its model and sets its schedule."""
+  config.data.mix = "synthetic:1"  # validation: its val split
+  config.data.val_mix = ""
+  config.synthetic.image_size = tuple(image_size)
+  config.evaluate.synthetic_image_size = tuple(image_size)
+  config.evaluate.synthetic_sequences = 16
+  config.train.global_batch_size = 16
+  config.train.samples_per_epoch = 1600
+  config.train.log_every_steps = 20
+  config.train.val_samples = 256
 
 
 # ------------------------------------------------------------------------------------------------

@@ -216,18 +216,10 @@ def _make_quickstart(config: ml_collections.ConfigDict) -> None:
   m.decoder_depth = 2
   m.decoder_heads = 4
   m.decoder_mlp_dim = 192
-  config.data.mix = "synthetic:1"
-  config.data.val_mix = ""
+  config_defaults.make_synthetic_quickstart(config, image_size=(480, 640))
   config.data.trackingnet_chunks = ""
   config.data.processing.joint_flip_prob = 0.0
-  config.synthetic.image_size = (480, 640)
-  config.evaluate.synthetic_image_size = (480, 640)
-  config.evaluate.synthetic_sequences = 16
-  config.train.global_batch_size = 16
-  config.train.samples_per_epoch = 1600
-  config.train.log_every_steps = 20
   config.train.checkpoint_every_steps = 200
-  config.train.val_samples = 256
   config.train.val_every_epochs = 0
   config.train.stages = ("backbone", "additive")
   # Milder search jitter than OSTrack's 3 / 0.25: the synthetic targets move smoothly, and a

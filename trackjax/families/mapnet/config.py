@@ -203,19 +203,11 @@ def _make_quickstart(config: ml_collections.ConfigDict) -> None:
   m.gate_reduction = 4
   m.template_size = 64
   m.search_size = 128
-  config.data.mix = "synthetic:1"
-  config.data.val_mix = ""
-  config.data.trackingnet_chunks = ""
   # 640x480 frames, as STARK-ST's quickstart: at 320x240 the targets are 5-20 pixels, under
   # TransT's 10-pixel minimum box, and their crops are mostly upsampled blur.
-  config.synthetic.image_size = (480, 640)
-  config.evaluate.synthetic_image_size = (480, 640)
-  config.evaluate.synthetic_sequences = 16
-  config.train.global_batch_size = 16
-  config.train.samples_per_epoch = 1600
-  config.train.log_every_steps = 20
+  config_defaults.make_synthetic_quickstart(config, image_size=(480, 640))
+  config.data.trackingnet_chunks = ""
   config.train.checkpoint_every_steps = 100
-  config.train.val_samples = 256
   config.train.val_every_epochs = 0
   stage = config.train.stage1
   stage.epochs = 12

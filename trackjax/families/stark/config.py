@@ -162,16 +162,8 @@ def _make_quickstart(config: ml_collections.ConfigDict) -> None:
   m.head_channels = (64, 32, 16, 16)
   m.template_size = 64
   m.search_size = 160
-  config.data.mix = "synthetic:1"  # validation: its val split
-  config.data.val_mix = ""
-  config.synthetic.image_size = (480, 640)
-  config.evaluate.synthetic_image_size = (480, 640)
-  config.evaluate.synthetic_sequences = 16
-  config.train.global_batch_size = 16
-  config.train.samples_per_epoch = 1600
-  config.train.log_every_steps = 20
+  config_defaults.make_synthetic_quickstart(config, image_size=(480, 640))
   config.train.checkpoint_every_steps = 100
-  config.train.val_samples = 256
   config.train.val_every_epochs = 5
   config.train.stage1.epochs = 14
   config.train.stage1.lr_drop_epoch = 11
