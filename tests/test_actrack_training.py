@@ -23,7 +23,10 @@ def test_every_variant_loads_and_builds(variant):
   assert config.family == "actrack"
   shapes = jax.eval_shape(lambda rng: get_family("actrack").init_variables(config.model, rng),
                           jax.random.PRNGKey(0))
-  assert set(shapes["params"]) == {"backbone", "additive", "decoder"}
+  # The ViT-B recipe starts from released weights: no corner head; the from-scratch variants
+  # train one in their 'backbone' stage.
+  parts = {"backbone", "additive", "decoder"} | ({"corner_head"} if variant else set())
+  assert set(shapes["params"]) == parts
   expected = ("additive",) if not variant else ("backbone", "additive")
   assert config.train.stages == expected
   assert config.train.additive.kind == "additive"
@@ -109,12 +112,13 @@ def test_additive_stage_takes_no_gradient_of_the_frozen_backbone():
   assert backbone and all(np.all(np.asarray(g) == 0) for g in backbone)
   for part in ("additive", "decoder"):
     assert max(float(jnp.max(jnp.abs(g))) for g in jax.tree_util.tree_leaves(grads[part])) > 0
-  assert additive.frozen == r"^backbone/"
+  # (the tiny model's corner head trains in 'backbone' stages only)
+  assert additive.frozen.split("|") == [r"^backbone/", r"^corner_head/"]
   _, _, full = _stage_setup("full")
   full_grads, full_flops = _grads(full, variables, batch)
   assert max(float(jnp.max(jnp.abs(g))) for g in jax.tree_util.tree_leaves(
       full_grads["backbone"])) > 0
-  assert full.frozen == ""
+  assert full.frozen == r"^corner_head/"
   # The backbone's weight gradients are not computed at all (stop-gradient, not masking).
   assert flops < 0.95 * full_flops, (flops, full_flops)
 
@@ -169,8 +173,14 @@ def test_both_stages_train_through_the_shared_loop(tmp_path):
   # Stage 'backbone': the ViT and the decoder train, the additive net stays zero-initialised.
   assert all(np.array_equal(before[n], first[n]) for n in before if n.startswith("additive/"))
   assert any(not np.array_equal(before[n], first[n]) for n in before if n.startswith("backbone/"))
-  # Stage 'additive': the ViT is bit-identical, the additive projections and decoder train.
-  assert all(np.array_equal(first[n], second[n]) for n in first if n.startswith("backbone/"))
+  # ... and so does the corner head (the backbone stage's localisation loss).
+  assert any(not np.array_equal(before[n], first[n]) for n in before
+             if n.startswith("corner_head/"))
+  assert "corner_l1" in results[0].last_metrics and "corner_l1" not in results[1].last_metrics
+  # Stage 'additive': the ViT and the corner head are bit-identical, the additive projections
+  # and decoder train.
+  assert all(np.array_equal(first[n], second[n]) for n in first
+             if n.startswith(("backbone/", "corner_head/")))
   assert any(not np.array_equal(first[n], second[n]) for n in first
              if n.startswith("additive/zero_proj"))
   assert any(not np.array_equal(first[n], second[n]) for n in first if n.startswith("decoder/"))

@@ -75,6 +75,10 @@ def model_config(variant: str = "") -> ml_collections.ConfigDict:
       # The decoder's memory: 'search' (the search tokens of the ViT's output) or 'all'
       # (template and search tokens).
       decoder_memory="search",
+      # OSTrack's corner box head on the search tokens, trained only in a 'backbone' stage (the
+      # quickstart's stand-in for a released OSTrack backbone); ACTrack's tracker never runs it.
+      corner_head=False,
+      corner_head_channels=(64, 32, 16, 16),
   ))
   if variant == "tiny":
     make_tiny_model(config)
@@ -102,6 +106,8 @@ def make_tiny_model(model: ml_collections.ConfigDict) -> None:
   model.decoder_depth = 1
   model.decoder_heads = 2
   model.decoder_mlp_dim = 64
+  model.corner_head = True  # the tiny recipe has the quickstart's 'backbone' stage
+  model.corner_head_channels = (8, 8, 8, 8)
 
 
 def stage_config(kind: str, epochs: int, lr_drop_epoch: int,
@@ -126,6 +132,10 @@ def stage_config(kind: str, epochs: int, lr_drop_epoch: int,
   stage.trajectory_centre_noise = 0.05  # x sqrt(w h), per step
   stage.trajectory_scale_noise = 0.05  # log-size, per step
   stage.trajectory_dropout = 0.1  # probability of replacing the whole prompt by the latest box
+  # Box loss of the corner head (model.corner_head), read in 'backbone' stages only: STARK's /
+  # OSTrack's L1 5 and GIoU 2 on the corner head's box.
+  stage.corner_l1_weight = 5.0 if kind == "backbone" else 0.0
+  stage.corner_giou_weight = 2.0 if kind == "backbone" else 0.0
   return stage
 
 
@@ -216,6 +226,8 @@ def _make_quickstart(config: ml_collections.ConfigDict) -> None:
   m.decoder_depth = 2
   m.decoder_heads = 4
   m.decoder_mlp_dim = 192
+  m.corner_head = True  # the backbone stage's localisation loss (training.py)
+  m.corner_head_channels = (64, 32, 16, 16)
   config_defaults.make_synthetic_quickstart(config, image_size=(480, 640))
   config.data.trackingnet_chunks = ""
   config.data.processing.joint_flip_prob = 0.0

@@ -12,6 +12,10 @@ Parameters (three subtrees, each its own role in training):
   tokens entering ViT block ``additive_blocks[i]``. At initialisation every addition is exactly
   zero, so the model computes the frozen backbone exactly.
 * ``decoder``: ``sequence.SequenceDecoder``, coordinate tokens decoded over the search tokens.
+* ``corner_head`` (only with ``corner_head=True``, the quickstart): OSTrack's box head of type
+  ``CORNER`` (``trackjax.models.heads.CornerHead``) on the ViT's search tokens as a (S/p, S/p)
+  map, trained only in the ``backbone`` stage. It stands in for the localisation training a
+  released OSTrack backbone has had; ACTrack's tracker never runs it.
 
 Methods (``model.apply(variables, ..., method=...)``):
 
@@ -22,7 +26,9 @@ Methods (``model.apply(variables, ..., method=...)``):
 * ``search_memory(template_memory, x_images, use_additive)``: the ViT over both, then the
   decoder's memory (the search tokens, or all tokens with ``decoder_memory='all'``).
 * ``decoder_logits(sequence, memory)``: one decoder pass.
-* ``__call__(z_images, x_images, sequence, use_additive=True)``: teacher-forced logits.
+* ``__call__(z_images, x_images, sequence, use_additive=True, return_corners=False)``:
+  teacher-forced logits; with ``return_corners`` also the corner head's (B, 4) normalised
+  ``(x1, y1, x2, y2)`` of the same forward pass.
 
 ``use_additive=False`` skips the additive net: the plain one-stream ViT tracker (the quickstart's
 ``backbone`` stage, where no pretrained ViT is at hand).
@@ -37,6 +43,7 @@ import jax
 import jax.numpy as jnp
 
 from trackjax.families.actrack import sequence as seq
+from trackjax.models.heads import CornerHead
 from trackjax.models.vit import OneStreamViT
 
 
@@ -104,6 +111,8 @@ class ACTrack(nn.Module):
   decoder_heads: int
   decoder_mlp_dim: int
   decoder_memory: str = "search"
+  corner_head: bool = False
+  corner_head_channels: tuple[int, ...] = (64, 32, 16, 16)
   dtype: Any = jnp.float32
 
   def setup(self):
@@ -124,6 +133,10 @@ class ACTrack(nn.Module):
         num_bins=self.num_bins, num_previous=self.num_previous, width=self.decoder_width,
         depth=self.decoder_depth, num_heads=self.decoder_heads, mlp_dim=self.decoder_mlp_dim,
         dtype=self.dtype, name="decoder")
+    if self.corner_head:
+      self.corners = CornerHead(channels=tuple(self.corner_head_channels), stride=self.patch_size,
+                                image_size=self.search_size, dtype=self.dtype,
+                                name="corner_head")
 
   @property
   def prompt_length(self) -> int:
@@ -147,19 +160,38 @@ class ACTrack(nn.Module):
 
   def search_memory(self, template_memory, x_images, use_additive: bool = True):
     """The decoder's memory (B, L, decoder_width) for one search crop per template."""
-    tokens = self.encode(template_memory, x_images, use_additive)
+    return self._memory(self.encode(template_memory, x_images, use_additive),
+                        template_memory["tokens"].shape[1])
+
+  def _memory(self, tokens, template_length: int):
     if self.decoder_memory == "search":
-      tokens = tokens[:, template_memory["tokens"].shape[1]:]
+      tokens = tokens[:, template_length:]
     return self.decoder.project_memory(tokens)
 
   def decoder_logits(self, sequence, memory):
     return self.decoder.logits(sequence, memory)
 
-  def __call__(self, z_images, x_images, sequence, use_additive: bool = True):
-    """Teacher-forced logits (B, T, num_bins) of ``sequence`` (B, T)."""
-    memory = self.search_memory(self.template_memory(z_images, use_additive), x_images,
-                                use_additive)
-    return self.decoder_logits(sequence, memory)
+  def search_corners(self, tokens, template_length: int, train: bool = False):
+    """The corner head on the search tokens of the ViT's output: (B, 4) normalised corners."""
+    search = tokens[:, template_length:]
+    side = self.search_size // self.patch_size
+    return self.corners(search.reshape(search.shape[0], side, side, search.shape[-1]), train)
+
+  def __call__(self, z_images, x_images, sequence, use_additive: bool = True,
+               return_corners: bool = False, train: bool = False):
+    """Teacher-forced logits (B, T, num_bins) of ``sequence`` (B, T); with ``return_corners``
+    ``(logits, corners)``."""
+    template = self.template_memory(z_images, use_additive)
+    length = template["tokens"].shape[1]
+    tokens = self.encode(template, x_images, use_additive)
+    logits = self.decoder_logits(sequence, self._memory(tokens, length))
+    if self.corner_head and (return_corners or self.is_initializing()):
+      corners = self.search_corners(tokens, length, train)
+      if return_corners:
+        return logits, corners
+    if return_corners:
+      raise ValueError("return_corners=True needs config.model.corner_head=True")
+    return logits
 
 
 def build_actrack(model_config, dtype: Any = jnp.float32) -> ACTrack:
@@ -180,7 +212,9 @@ def build_actrack(model_config, dtype: Any = jnp.float32) -> ACTrack:
       additive_groups=m.additive_groups, num_bins=m.num_bins, num_previous=m.num_previous,
       decoder_width=m.decoder_width, decoder_depth=m.decoder_depth,
       decoder_heads=m.decoder_heads, decoder_mlp_dim=m.decoder_mlp_dim,
-      decoder_memory=m.get("decoder_memory", "search"), dtype=dtype)
+      decoder_memory=m.get("decoder_memory", "search"),
+      corner_head=bool(m.get("corner_head", False)),
+      corner_head_channels=tuple(m.get("corner_head_channels", (64, 32, 16, 16))), dtype=dtype)
 
 
 def dummy_inputs(model_config, batch_size: int = 1):

@@ -25,7 +25,12 @@ stepped back along the crop-centre-to-target offset, and the tracker learned to 
 prompt's motion and ran away from the target in a few frames (quickstart AUC 3%).
 
 Loss (``losses.sequence_loss``): cross-entropy over bins of the 4 coordinate tokens, teacher
-forced, plus ``giou_weight`` x GIoU of the expected box (softmax-weighted bin values).
+forced, plus ``giou_weight`` x GIoU of the expected box (softmax-weighted bin values). In a
+``backbone`` stage of a model with ``corner_head=True`` (the quickstart) the ViT's search tokens
+also feed OSTrack's corner box head, with STARK's / OSTrack's box loss ``corner_l1_weight`` x L1
++ ``corner_giou_weight`` x GIoU: the dense localisation signal a released OSTrack backbone was
+trained with, which the coordinate tokens alone did not give a ViT trained from scratch. The head
+is frozen (and not run) in the other stages.
 """
 
 from __future__ import annotations
@@ -41,13 +46,16 @@ from trackjax.families.actrack.config import STAGE_KINDS
 from trackjax.families.actrack.losses import sequence_loss
 from trackjax.families.actrack.model import build_actrack, dummy_inputs
 from trackjax.families.actrack import vit_checkpoint
+from trackjax.geometry.device_boxes import xyxy_to_cxcywh
 from trackjax.models import image_normalization
 from trackjax.train import train_data
+from trackjax.train.losses import box_losses
 from trackjax.train.task import StageTask
 
 STEP_KEYS = ("template_images", "template_pixel_scale", "search_images", "search_pixel_scale",
              "search_anno")
 FROZEN_BY_KIND = {"additive": r"^backbone/", "full": "", "backbone": r"^additive/"}
+CORNER_HEAD = r"^corner_head/"
 
 
 def previous_boxes(rng, target_xywh, num_previous: int, search_size: int, search_factor: float,
@@ -95,8 +103,11 @@ class ActrackTrainTask:
 
   def stage(self, stage_name: str) -> StageTask:
     stage = self.config.train[stage_name]
+    frozen = FROZEN_BY_KIND[stage.kind]
+    if self.config.model.get("corner_head", False) and not corner_loss_on(stage):
+      frozen = "|".join(p for p in (frozen, CORNER_HEAD) if p)
     return StageTask(loss=make_loss(self.model, self.config.model, stage, self.compute_dtype),
-                     frozen=FROZEN_BY_KIND[stage.kind], batch_keys=STEP_KEYS)
+                     frozen=frozen, batch_keys=STEP_KEYS)
 
   def make_iterator(self, config, stage, *, split, seed, global_batch_size, process_index=0,
                     process_count=1):
@@ -116,16 +127,22 @@ class ActrackTrainTask:
     return ""
 
 
+def corner_loss_on(stage) -> bool:
+  """Whether ``stage`` trains the corner head (a ``backbone`` stage with a corner loss weight)."""
+  weights = stage.get("corner_l1_weight", 0.0) + stage.get("corner_giou_weight", 0.0)
+  return stage.kind == "backbone" and weights > 0
+
+
 def make_loss(model, model_config, stage, dtype):
   """The ``LossFn`` of one stage (module docstring)."""
   kind = stage.kind
+  with_corners = bool(model_config.get("corner_head", False)) and corner_loss_on(stage)
   use_additive = kind != "backbone"
   num_bins = int(model_config.num_bins)
   coordinate_range = float(model_config.coordinate_range)
   prompt_length = seq.NUM_COORDINATES * int(model_config.num_previous)
 
   def loss_fn(variables, batch, rng, train: bool):
-    del train  # no dropout, no batch statistics
     if kind == "additive":  # no gradient w.r.t. the frozen ViT: XLA drops that computation
       params = dict(variables["params"])
       params["backbone"] = jax.lax.stop_gradient(params["backbone"])
@@ -143,13 +160,25 @@ def make_loss(model, model_config, stage, dtype):
     prompt = seq.prompt_tokens(previous, num_bins, coordinate_range)
     targets = seq.box_tokens(target, num_bins, coordinate_range)
     sequence = seq.teacher_forced_sequence(prompt, targets, num_bins)
-    logits = model.apply(variables, templates, search, sequence, use_additive=use_additive)
+    updates = {}
+    if with_corners:  # the corner head's batch norms update their statistics in training
+      (logits, corners), updates = model.apply(
+          variables, templates, search, sequence, use_additive=use_additive, return_corners=True,
+          train=train, mutable=["batch_stats"] if train else [])
+    else:
+      logits = model.apply(variables, templates, search, sequence, use_additive=use_additive)
     logits = seq.coordinate_logits(logits, prompt_length)
     loss, terms = sequence_loss(logits, target, num_bins, coordinate_range,
                                 ce_weight=float(stage.ce_weight),
                                 giou_weight=float(stage.giou_weight),
                                 label_smoothing=float(stage.get("label_smoothing", 0.0)))
-    return loss, (terms, {})
+    if with_corners:
+      box_terms = box_losses(xyxy_to_cxcywh(corners), target)
+      terms.update(corner_l1=box_terms["l1"], corner_giou=box_terms["giou"],
+                   corner_iou=box_terms["iou"])
+      loss = (loss + float(stage.corner_l1_weight) * box_terms["l1"]
+              + float(stage.corner_giou_weight) * box_terms["giou"])
+    return loss, (terms, updates)
 
   return loss_fn
 
