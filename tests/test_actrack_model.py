@@ -158,3 +158,38 @@ def test_dummy_inputs_have_the_sequence_length():
   z, x, s = dummy_inputs(model, batch_size=2)
   assert s.shape == (2, 4 * (model.num_previous + 1))
   assert z.shape == (2, 32, 32, 3) and x.shape == (2, 64, 64, 3)
+
+
+@pytest.mark.parametrize("sides", [(4,), (2, 4)])
+def test_memory_position_embeddings_tell_the_decoder_where_tokens_are(sides):
+  """As ARTrack's decoder: keys = memory + position (+ type) embeddings, values = memory. Without
+  them cross-attention is blind to the order of the memory tokens."""
+  length = sum(s * s for s in sides)
+  memory = jax.random.normal(jax.random.PRNGKey(0), (2, length, 16))
+  sequence = jnp.array([[3, 1, 4, 1, 8, 2, 6, 5]] * 2, jnp.int32)
+  order = np.random.default_rng(0).permutation(length)
+
+  def logits(grid_sides):
+    decoder = seq.SequenceDecoder(num_bins=8, num_previous=1, width=16, depth=1, num_heads=2,
+                                  mlp_dim=32, memory_grid_sides=grid_sides)
+    params = decoder.init(jax.random.PRNGKey(1), sequence, memory, method=decoder.logits)
+    # Sharpen the cross-attention (its initial weights make it nearly uniform).
+    params = jax.tree_util.tree_map_with_path(
+        lambda path, x: x * 30 if "cross_attn" in str(path) and "kernel" in str(path)
+        and ("'q'" in str(path) or "'k'" in str(path)) else x, params)
+    run = lambda m: decoder.apply(params, sequence, m, method=decoder.logits)
+    return params, run(memory), run(memory[:, order])
+
+  params, plain, permuted = logits(sides)
+  assert np.max(np.abs(np.asarray(plain) - np.asarray(permuted))) > 1e-3
+  table = np.asarray(params["params"]["memory_pos"])
+  assert table.shape == (1, length, 16)
+  # Initialised with the sine-cosine table of each grid: its first token is at row 0, column 0
+  # (sin 0 = 0, cos 0 = 1 for the 4 frequencies of rows, then of columns).
+  first_of_grid = np.tile(np.repeat([0.0, 1.0], 4), 2)
+  np.testing.assert_allclose(table[0, 0], first_of_grid, atol=1e-6)
+  if len(sides) > 1:
+    np.testing.assert_allclose(table[0, sides[0] ** 2], first_of_grid, atol=1e-6)
+  assert ("memory_type" in params["params"]) == (len(sides) > 1)
+  _, blind, blind_permuted = logits(())
+  np.testing.assert_allclose(blind, blind_permuted, atol=1e-5)

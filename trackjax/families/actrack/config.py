@@ -75,6 +75,9 @@ def model_config(variant: str = "") -> ml_collections.ConfigDict:
       # The decoder's memory: 'search' (the search tokens of the ViT's output) or 'all'
       # (template and search tokens).
       decoder_memory="search",
+      # ARTrack's decoder: the cross-attention keys are the memory plus position embeddings of
+      # its token grids (and a type embedding per grid with 'all'); False = the memory alone.
+      decoder_memory_position=True,
       # OSTrack's corner box head on the search tokens, trained only in a 'backbone' stage (the
       # quickstart's stand-in for a released OSTrack backbone); ACTrack's tracker never runs it.
       corner_head=False,

@@ -111,6 +111,7 @@ class ACTrack(nn.Module):
   decoder_heads: int
   decoder_mlp_dim: int
   decoder_memory: str = "search"
+  decoder_memory_position: bool = True
   corner_head: bool = False
   corner_head_channels: tuple[int, ...] = (64, 32, 16, 16)
   dtype: Any = jnp.float32
@@ -129,10 +130,15 @@ class ACTrack(nn.Module):
         widths=tuple(self.additive_widths), convs_per_stage=self.additive_convs_per_stage,
         groups=self.additive_groups, patch_size=self.patch_size, out_width=self.vit_width,
         dtype=self.dtype, name="additive")
+    grids = ()
+    if self.decoder_memory_position:
+      search_side = self.search_size // self.patch_size
+      grids = ((search_side,) if self.decoder_memory == "search"
+               else (self.template_size // self.patch_size, search_side))
     self.decoder = seq.SequenceDecoder(
         num_bins=self.num_bins, num_previous=self.num_previous, width=self.decoder_width,
         depth=self.decoder_depth, num_heads=self.decoder_heads, mlp_dim=self.decoder_mlp_dim,
-        dtype=self.dtype, name="decoder")
+        memory_grid_sides=grids, dtype=self.dtype, name="decoder")
     if self.corner_head:
       self.corners = CornerHead(channels=tuple(self.corner_head_channels), stride=self.patch_size,
                                 image_size=self.search_size, dtype=self.dtype,
@@ -213,6 +219,7 @@ def build_actrack(model_config, dtype: Any = jnp.float32) -> ACTrack:
       decoder_width=m.decoder_width, decoder_depth=m.decoder_depth,
       decoder_heads=m.decoder_heads, decoder_mlp_dim=m.decoder_mlp_dim,
       decoder_memory=m.get("decoder_memory", "search"),
+      decoder_memory_position=bool(m.get("decoder_memory_position", True)),
       corner_head=bool(m.get("corner_head", False)),
       corner_head_channels=tuple(m.get("corner_head_channels", (64, 32, 16, 16))), dtype=dtype)
 

@@ -11,7 +11,12 @@ Sequence layout (static shapes): ``[prompt (4 * num_previous), START, c0, c1, c2
 boxes oldest first (the spatio-temporal condition, mapped into the current search crop), the
 start token, then the coordinates decoded so far. Position ``4 * num_previous + t`` predicts
 coordinate ``t``. The decoder is a pre-norm Transformer decoder: causal self-attention over the
-sequence, cross-attention to the memory (the projected search tokens of the ViT), an MLP.
+sequence, cross-attention to the memory (the projected search tokens of the ViT), an MLP. As
+ARTrack's decoder (``Pix2Track``), the cross-attention keys are the memory plus position
+embeddings of its token grids (plus a type embedding per grid when the template's tokens are in
+the memory too); the values are the memory alone. The position table lives in the decoder's
+width and is learned, initialised with MAE's 2-D sine-cosine table (``memory_grid_sides``; ARTrack
+adds the backbone's own embeddings, which have the ViT's width).
 
 ``greedy_decode`` runs the decoder 4 times inside one ``lax.scan`` (one program, static shapes):
 at step ``t`` the logits at position ``4 N + t`` (optionally blended with a Hanning window over
@@ -28,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from trackjax.models.vit import LAYER_NORM_EPSILON, Attention, Mlp
+from trackjax.models.vit import LAYER_NORM_EPSILON, Attention, Mlp, sincos_grid_init
 
 NUM_COORDINATES = 4
 _trunc_normal = nn.initializers.truncated_normal(0.02)
@@ -93,16 +98,18 @@ class CrossAttention(nn.Module):
   dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, x, memory):
+  def __call__(self, x, memory, keys):
+    """Queries ``x`` (B, N, width) attend to ``keys`` (B, L, width) and read ``memory``."""
     b, n, _ = x.shape
     head_dim = self.width // self.num_heads
     dense = lambda f, name: nn.Dense(f, dtype=self.dtype, kernel_init=_trunc_normal, name=name)
-    q = dense(self.width, "q")(x).reshape(b, n, self.num_heads, head_dim)
-    kv = dense(2 * self.width, "kv")(memory).reshape(b, memory.shape[1], 2, self.num_heads,
-                                                      head_dim)
-    logits = jnp.einsum("bqhd,bkhd->bhqk", q, kv[:, :, 0]) / np.float32(np.sqrt(head_dim))
+    heads = lambda t: t.reshape(b, t.shape[1], self.num_heads, head_dim)
+    q = heads(dense(self.width, "q")(x))
+    k = heads(dense(self.width, "k")(keys))
+    v = heads(dense(self.width, "v")(memory))
+    logits = jnp.einsum("bqhd,bkhd->bhqk", q, k) / np.float32(np.sqrt(head_dim))
     weights = jax.nn.softmax(logits.astype(jnp.float32), axis=-1).astype(self.dtype)
-    out = jnp.einsum("bhqk,bkhd->bqhd", weights, kv[:, :, 1]).reshape(b, n, self.width)
+    out = jnp.einsum("bhqk,bkhd->bqhd", weights, v).reshape(b, n, self.width)
     return dense(self.width, "proj")(out)
 
 
@@ -113,17 +120,30 @@ class DecoderLayer(nn.Module):
   dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, x, memory, causal_mask):
+  def __call__(self, x, memory, keys, causal_mask):
     norm = lambda name: nn.LayerNorm(epsilon=LAYER_NORM_EPSILON, dtype=self.dtype, name=name)
     x = x + Attention(self.width, self.num_heads, self.dtype, name="self_attn")(
         norm("norm1")(x), causal_mask)
     x = x + CrossAttention(self.width, self.num_heads, self.dtype, name="cross_attn")(
-        norm("norm2")(x), memory)
+        norm("norm2")(x), memory, keys)
     return x + Mlp(self.mlp_dim, self.width, self.dtype, name="mlp")(norm("norm3")(x))
 
 
+def memory_position_init(sides: tuple[int, ...]):
+  """(1, sum(side**2), D) initializer: the sine-cosine table of each grid, concatenated."""
+  def init(key, shape, dtype=jnp.float32):
+    tables = [sincos_grid_init(side)(key, (1, side * side, shape[-1]), dtype) for side in sides]
+    return jnp.concatenate(tables, axis=1)
+  return init
+
+
 class SequenceDecoder(nn.Module):
-  """Coordinate-token decoder: ``project_memory`` once per frame, ``logits`` per decoding step."""
+  """Coordinate-token decoder: ``project_memory`` once per frame, ``logits`` per decoding step.
+
+  ``memory_grid_sides``: sides of the square token grids the memory holds, in order (e.g.
+  ``(16,)`` for the search tokens of a 256 crop at patch 16); empty = no position embeddings on
+  the cross-attention keys.
+  """
 
   num_bins: int
   num_previous: int
@@ -131,6 +151,7 @@ class SequenceDecoder(nn.Module):
   depth: int = 2
   num_heads: int = 8
   mlp_dim: int = 1024
+  memory_grid_sides: tuple[int, ...] = ()
   dtype: Any = jnp.float32
 
   @property
@@ -145,6 +166,12 @@ class SequenceDecoder(nn.Module):
                                 name="memory_proj")
     self.memory_norm = nn.LayerNorm(epsilon=LAYER_NORM_EPSILON, dtype=self.dtype,
                                     name="memory_norm")
+    sides = tuple(int(s) for s in self.memory_grid_sides)
+    if sides:
+      self.memory_pos = self.param("memory_pos", memory_position_init(sides),
+                                   (1, sum(s * s for s in sides), self.width))
+    if len(sides) > 1:  # ARTrack's ``identity``: one embedding per grid (template, search)
+      self.memory_type = self.param("memory_type", _trunc_normal, (len(sides), self.width))
     self.layers = [DecoderLayer(self.width, self.num_heads, self.mlp_dim, self.dtype,
                                 name=f"layer_{i}") for i in range(self.depth)]
     self.norm = nn.LayerNorm(epsilon=LAYER_NORM_EPSILON, dtype=self.dtype, name="norm")
@@ -154,14 +181,29 @@ class SequenceDecoder(nn.Module):
     """Encoder tokens (B, L, D) -> decoder memory (B, L, width)."""
     return self.memory_norm(self.memory_proj(tokens))
 
+  def memory_keys(self, memory):
+    """The cross-attention keys: ``memory`` plus its position (and type) embeddings."""
+    sides = tuple(int(s) for s in self.memory_grid_sides)
+    if not sides:
+      return memory
+    if memory.shape[1] != sum(s * s for s in sides):
+      raise ValueError(f"decoder memory has {memory.shape[1]} tokens, its grids {sides} "
+                       f"{sum(s * s for s in sides)}")
+    pos = self.memory_pos
+    if len(sides) > 1:
+      pos = pos + jnp.repeat(self.memory_type, np.array([s * s for s in sides]), axis=0,
+                             total_repeat_length=pos.shape[1])[None]
+    return memory + pos.astype(memory.dtype)
+
   def logits(self, sequence, memory):
     """int32 (B, T) tokens -> float32 (B, T, num_bins) next-token logits (causal)."""
     length = sequence.shape[1]
     x = self.token_embed(sequence).astype(self.dtype) + self.pos_embed[:, :length].astype(
         self.dtype)
     causal = jnp.tril(jnp.ones((length, length), bool))
+    keys = self.memory_keys(memory)
     for layer in self.layers:
-      x = layer(x, memory, causal)
+      x = layer(x, memory, keys, causal)
     return self.head(self.norm(x)).astype(jnp.float32)
 
 
