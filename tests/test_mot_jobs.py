@@ -149,7 +149,14 @@ def test_report_command_and_the_shared_report_entry(tmp_path, family, capsys):
   args = ['--dataset', 'synthetic_mot', '--dataset-root', str(root), '--split', 'test',
           '--results', f'ours={results / "appearance"}', str(results / 'bytetrack_iou'),
           '--format', 'csv', '--plots', str(tmp_path / 'plots')]
-  assert report.main(args) == 0
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  backend = matplotlib.get_backend()
+  matplotlib.use('svg')  # stands for a notebook's inline backend, which the plots leave alone
+  try:
+    assert report.main(args) == 0
+    assert matplotlib.get_backend() == 'svg'
+  finally:
+    matplotlib.use(backend)
   rows = capsys.readouterr().out.splitlines()
   assert rows[0] == 'tracker,sequence,HOTA,DetA,AssA,MOTA,IDF1,IDSW'
   assert {r.split(',')[0] for r in rows[1:]} == {'ours', 'bytetrack_iou'}

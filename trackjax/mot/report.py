@@ -82,14 +82,14 @@ def format_report(scores: Mapping[str, metrics.MotScores], fmt: str = 'table',
 
 def write_plots(scores: Mapping[str, metrics.MotScores], out_dir, title: str = '') -> list[Path]:
   """``hota_per_sequence.png`` (grouped bars) and ``hota_alpha.png`` (combined HOTA(alpha))."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  # Figure objects, no pyplot: the caller's backend (e.g. a notebook's inline plots) is left alone.
+  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
   out = Path(out_dir)
   out.mkdir(parents=True, exist_ok=True)
   names = list(scores)
   sequences = sorted({q for s in scores.values() for q in s.per_sequence}) + [metrics.COMBINED]
-  fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(sequences) * max(1, len(names))), 4.0))
+  fig = Figure(figsize=(max(6.0, 0.9 * len(sequences) * max(1, len(names))), 4.0))
+  ax = fig.subplots()
   width = 0.8 / max(1, len(names))
   for k, name in enumerate(names):
     values = [100 * (scores[name].combined['HOTA'] if q == metrics.COMBINED else
@@ -104,8 +104,8 @@ def write_plots(scores: Mapping[str, metrics.MotScores], out_dir, title: str = '
   fig.tight_layout()
   bars = out / 'hota_per_sequence.png'
   fig.savefig(bars, dpi=100, metadata={'Software': None})
-  plt.close(fig)
-  fig, ax = plt.subplots(figsize=(5.0, 4.0))
+  fig = Figure(figsize=(5.0, 4.0))
+  ax = fig.subplots()
   for name in names:
     curve = 100 * np.asarray(scores[name].hota_alpha[metrics.COMBINED])
     ax.plot(metrics.ALPHAS, curve, marker='.', label=f'{name} ({curve.mean():.1f})')
@@ -117,7 +117,6 @@ def write_plots(scores: Mapping[str, metrics.MotScores], out_dir, title: str = '
   fig.tight_layout()
   curves = out / 'hota_alpha.png'
   fig.savefig(curves, dpi=100, metadata={'Software': None})
-  plt.close(fig)
   return [bars, curves]
 
 
