@@ -22,7 +22,8 @@ The training saving (frozen ViT vs full fine-tuning, ViT-B/16 at batch 8):
 Measured (2-core CPU shared with other jobs, docs/actrack.md): the frozen step against full
 fine-tuning at batch 8: 1.66x less peak memory (compiled estimate 3.10 vs 5.14 GiB), 1.62x fewer
 FLOPs, 1.72x faster (137 vs 237 s per step, median of 3). The quickstart runs end to end in
-19.5 min there but does not track yet (held-out AUC 1.8%).
+about 12.5 min there but does not track yet (held-out AUC 2%: its decoder's first coordinate token
+does not localise; docs/actrack.md).
 
 Parameters: ViT-B/16 backbone 85,892,352 (frozen); additive net 1,529,664 and decoder 2,518,416
 (4,048,080 trained, 4.7% of the frozen backbone). Quickstart: backbone 223,680, additive 33,392,
