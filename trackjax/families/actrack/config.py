@@ -199,7 +199,8 @@ def _make_quickstart(config: ml_collections.ConfigDict) -> None:
 
   No pretrained ViT can be downloaded here, so stage ``backbone`` trains a small one-stream ViT
   tracker (width 64, 4 blocks, patch 16, crops 64/160, the same sequence decoder, plus OSTrack's
-  corner head on its search tokens) from scratch; stage ``additive`` freezes that ViT and trains ACTrack's additive siamese net and the decoder.
+  corner head on its search tokens) from scratch; stage ``additive`` freezes that ViT and
+  trains ACTrack's additive siamese net and the decoder.
   Then the held-out synthetic sequences are tracked and scored.
 
     python -m trackjax.main --config configs/actrack_vitb256.py:quickstart --workdir runs/quick_actrack

@@ -187,17 +187,16 @@ class ACTrack(nn.Module):
                return_corners: bool = False, train: bool = False):
     """Teacher-forced logits (B, T, num_bins) of ``sequence`` (B, T); with ``return_corners``
     ``(logits, corners)``."""
+    if return_corners and not self.corner_head:
+      raise ValueError("return_corners=True needs config.model.corner_head=True")
     template = self.template_memory(z_images, use_additive)
     length = template["tokens"].shape[1]
     tokens = self.encode(template, x_images, use_additive)
     logits = self.decoder_logits(sequence, self._memory(tokens, length))
-    if self.corner_head and (return_corners or self.is_initializing()):
-      corners = self.search_corners(tokens, length, train)
-      if return_corners:
-        return logits, corners
-    if return_corners:
-      raise ValueError("return_corners=True needs config.model.corner_head=True")
-    return logits
+    if not (self.corner_head and (return_corners or self.is_initializing())):
+      return logits
+    corners = self.search_corners(tokens, length, train)  # at init: creates its parameters
+    return (logits, corners) if return_corners else logits
 
 
 def build_actrack(model_config, dtype: Any = jnp.float32) -> ACTrack:

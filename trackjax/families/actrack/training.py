@@ -104,7 +104,8 @@ class ActrackTrainTask:
   def stage(self, stage_name: str) -> StageTask:
     stage = self.config.train[stage_name]
     frozen = FROZEN_BY_KIND[stage.kind]
-    if self.config.model.get("corner_head", False) and not corner_loss_on(stage):
+    if self.config.model.get("corner_head", False) and not trains_corner_head(
+        self.config.model, stage):
       frozen = "|".join(p for p in (frozen, CORNER_HEAD) if p)
     return StageTask(loss=make_loss(self.model, self.config.model, stage, self.compute_dtype),
                      frozen=frozen, batch_keys=STEP_KEYS)
@@ -127,16 +128,17 @@ class ActrackTrainTask:
     return ""
 
 
-def corner_loss_on(stage) -> bool:
-  """Whether ``stage`` trains the corner head (a ``backbone`` stage with a corner loss weight)."""
+def trains_corner_head(model_config, stage) -> bool:
+  """Whether ``stage`` trains the corner head: the model has one, and it is a ``backbone`` stage
+  with a corner loss weight."""
   weights = stage.get("corner_l1_weight", 0.0) + stage.get("corner_giou_weight", 0.0)
-  return stage.kind == "backbone" and weights > 0
+  return bool(model_config.get("corner_head", False)) and stage.kind == "backbone" and weights > 0
 
 
 def make_loss(model, model_config, stage, dtype):
   """The ``LossFn`` of one stage (module docstring)."""
   kind = stage.kind
-  with_corners = bool(model_config.get("corner_head", False)) and corner_loss_on(stage)
+  with_corners = trains_corner_head(model_config, stage)
   use_additive = kind != "backbone"
   num_bins = int(model_config.num_bins)
   coordinate_range = float(model_config.coordinate_range)
