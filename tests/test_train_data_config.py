@@ -277,3 +277,15 @@ def test_custom_train_and_validation_folders_give_batches(tmp_path):
     assert batch["search_images"].shape == (2, m.search_size, m.search_size, 3)
     assert np.all(np.isfinite(batch["search_anno"]))
     iterator.close()
+
+
+def test_synthetic_texture_cache_comes_from_the_config_and_renders_the_same():
+  config = parse_flags(ST50 + ":quickstart", "--config.synthetic.num_sequences=3",
+                       "--config.synthetic.cache_sequences=1")
+  (cached,), _ = make_sources(train_data.training_datasets(config))
+  assert cached.cache_size == 1 and len(cached) == 3
+  config = parse_flags(ST50 + ":quickstart", "--config.synthetic.num_sequences=3")
+  (default,), _ = make_sources(train_data.training_datasets(config))
+  assert default.cache_size >= len(default)  # every training sequence stays rendered
+  for index in (0, 1, 2, 0, 2):  # cache 1: each switch of sequence re-renders its textures
+    np.testing.assert_array_equal(cached.read_frame(index, 5), default.read_frame(index, 5))
