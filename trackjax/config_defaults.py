@@ -47,11 +47,9 @@ def base_config(family: str, variant: str, variants) -> ml_collections.ConfigDic
   # ('name:ratio,...') over the folders data.roots.<kind>; an empty val_mix validates on the
   # synthetic val split when training on synthetic data alone (trackjax.train.train_data).
   config.data = data_config_lib.default_data_config()
-  # cache_sequences: rendered sequence textures kept in memory per process (~1.5 MB each at
-  # 640x480): at least num_sequences, or most training samples re-render their background.
-  config.synthetic = ml_collections.ConfigDict(dict(
-      num_sequences=200, val_sequences=20, num_frames=100, image_size=(240, 320), seed=0,
-      cache_sequences=256))
+  # The embedded synthetic dataset's sizes (data_pipelines.config.SYNTHETIC_DEFAULTS; its
+  # cache_sequences keeps every training sequence's textures in memory).
+  config.synthetic = ml_collections.ConfigDict(dict(data_config_lib.SYNTHETIC_DEFAULTS))
   config.train = train_defaults()
   add_tracking_jobs(config, tracker_name=family)
   return config
