@@ -38,7 +38,7 @@ def jax_cache(tmp_path_factory):
 
 
 def _train(cache, workdir, max_steps, devices=1, stages="stage1", nan_at=-1, sleep=0.0,
-           wait=True, check=True, save_init="", evaluate=False, init_backbone_from=""):
+           wait=True, check=True, save_init="", evaluate=False, init_backbone_from="", replay=0):
   """Runs ``tests/tiny_training_run.py`` (the tiny recipe on fake data) in a subprocess."""
   env = dict(os.environ, TRACKJAX_TEST_JAX_CACHE=cache, PYTHONPATH=str(REPO))
   cmd = [sys.executable, str(RUNNER), str(workdir), str(max_steps), "--devices", str(devices),
@@ -47,6 +47,8 @@ def _train(cache, workdir, max_steps, devices=1, stages="stage1", nan_at=-1, sle
     cmd.append("--evaluate")
   if init_backbone_from:
     cmd += ["--init-backbone-from", str(init_backbone_from)]
+  if replay:
+    cmd += ["--replay", str(replay)]
   if not wait:
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
   proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=400)
@@ -254,6 +256,18 @@ def test_resume_equals_uninterrupted(tmp_path, jax_cache, uninterrupted_runs):
   _assert_trees_close(_final(tmp_path / "run"), _final(four), rtol=1e-6, atol=1e-7)
   assert not np.allclose(_final(two)["params"]["query_embed"], _final(four)["params"]["query_embed"])
 
+
+def test_resumed_replay_run_equals_uninterrupted(tmp_path, jax_cache, uninterrupted_runs):
+  """train.stage1.replay_batches=2: steps 3-4 pass over the 2 kept batches again; a run stopped
+  at step 2 and resumed gives the uninterrupted replay run's weights."""
+  _, four = uninterrupted_runs
+  _train(jax_cache, tmp_path / "four", 4, replay=2)
+  _train(jax_cache, tmp_path / "run", 2, replay=2)
+  _train(jax_cache, tmp_path / "run", 4, replay=2)
+  _assert_trees_close(_final(tmp_path / "run"), _final(tmp_path / "four"), rtol=1e-6, atol=1e-7)
+  # Without replay steps 3-4 see new batches.
+  assert not np.allclose(_final(four)["params"]["query_embed"],
+                         _final(tmp_path / "four")["params"]["query_embed"])
 
 def test_eight_devices_match_one_and_restore_onto_one(tmp_path, jax_cache, uninterrupted_runs):
   two, four = uninterrupted_runs

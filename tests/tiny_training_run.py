@@ -1,7 +1,7 @@
 """Runs the tiny STARK-ST recipe on fake data in its own process, as the training tests do:
 
   python tests/tiny_training_run.py WORKDIR MAX_STEPS [--stages stage1,stage2] [--devices N]
-      [--sleep S] [--nan-at BATCH] [--init-backbone-from DIR]
+      [--sleep S] [--nan-at BATCH] [--init-backbone-from DIR] [--replay BATCHES]
 
 ``--devices`` simulates N CPU devices. XLA flags are set here, before JAX starts: the simulated
 device count and a low backend optimisation level (compiling is most of a tiny run's time).
@@ -27,6 +27,8 @@ def main():
   parser.add_argument("--save-init", default="", help="also write the fresh variables here")
   parser.add_argument("--init-backbone-from", default="",
                       help="config.init_backbone_from (a converted torchvision ResNet)")
+  parser.add_argument("--replay", type=int, default=0,
+                      help="config.train.<stage>.replay_batches of every stage")
   parser.add_argument("--evaluate", action="store_true",
                       help="end with the tracker evaluation on held-out synthetic sequences")
   args = parser.parse_args()
@@ -45,6 +47,8 @@ def main():
   config = tiny_config(max_steps=args.max_steps, stages=tuple(args.stages.split(",")))
   config.evaluate.after_training = args.evaluate
   config.init_backbone_from = args.init_backbone_from
+  for stage in config.train.stages:
+    config.train[stage].replay_batches = args.replay
   if args.save_init:
     from trackjax import weights  # pylint: disable=g-import-not-at-top
     task = get_family(config.family).train_task(config)

@@ -90,6 +90,9 @@ def stage_defaults(epochs: int, lr_drop_epoch: int, trainable: str = r".*", froz
       # Validation interval of this stage: -1 = train.val_every_epochs, 0 = none in this stage.
       # train.val_every_epochs = 0 switches validation off in every stage.
       val_every_epochs=-1,
+      # > 0: the stage draws this many batches, keeps them in memory and passes over them again
+      # and again (data_pipelines.replay), compute-bound where fresh samples are the bottleneck.
+      replay_batches=0,
   ))
 
 

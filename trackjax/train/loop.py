@@ -34,6 +34,7 @@ import numpy as np
 import optax
 
 from data_pipelines import config as data_config_lib
+from data_pipelines import replay
 from data_pipelines.train_samples import SKIP_REASONS
 from trackjax import console
 from trackjax.families import get_family
@@ -160,6 +161,8 @@ def train_stage(config: ml_collections.ConfigDict, workdir: str, stage_name: str
                              global_batch_size=global_batch_size,
                              process_index=jax.process_index(),
                              process_count=jax.process_count())
+  if int(stage.get("replay_batches", 0)) > 0:
+    train_iter = replay.ReplayIterator(train_iter, int(stage.replay_batches), seed=data_seed)
   val_every = validation_every_epochs(config, stage_name) * steps_per_epoch
   val_steps = max(config.train.val_samples // global_batch_size, 1)
 
