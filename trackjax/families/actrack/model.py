@@ -112,6 +112,7 @@ class ACTrack(nn.Module):
   decoder_mlp_dim: int
   decoder_memory: str = "search"
   decoder_memory_position: bool = True
+  decoder_memory_mlp_dim: int = 0
   corner_head: bool = False
   corner_head_channels: tuple[int, ...] = (64, 32, 16, 16)
   dtype: Any = jnp.float32
@@ -138,7 +139,8 @@ class ACTrack(nn.Module):
     self.decoder = seq.SequenceDecoder(
         num_bins=self.num_bins, num_previous=self.num_previous, width=self.decoder_width,
         depth=self.decoder_depth, num_heads=self.decoder_heads, mlp_dim=self.decoder_mlp_dim,
-        memory_grid_sides=grids, dtype=self.dtype, name="decoder")
+        memory_grid_sides=grids, memory_mlp_dim=self.decoder_memory_mlp_dim, dtype=self.dtype,
+        name="decoder")
     if self.corner_head:
       self.corners = CornerHead(channels=tuple(self.corner_head_channels), stride=self.patch_size,
                                 image_size=self.search_size, dtype=self.dtype,
@@ -219,6 +221,7 @@ def build_actrack(model_config, dtype: Any = jnp.float32) -> ACTrack:
       decoder_heads=m.decoder_heads, decoder_mlp_dim=m.decoder_mlp_dim,
       decoder_memory=m.get("decoder_memory", "search"),
       decoder_memory_position=bool(m.get("decoder_memory_position", True)),
+      decoder_memory_mlp_dim=int(m.get("decoder_memory_mlp_dim", 0)),
       corner_head=bool(m.get("corner_head", False)),
       corner_head_channels=tuple(m.get("corner_head_channels", (64, 32, 16, 16))), dtype=dtype)
 

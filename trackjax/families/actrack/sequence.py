@@ -142,7 +142,9 @@ class SequenceDecoder(nn.Module):
 
   ``memory_grid_sides``: sides of the square token grids the memory holds, in order (e.g.
   ``(16,)`` for the search tokens of a 256 crop at patch 16); empty = no position embeddings on
-  the cross-attention keys.
+  the cross-attention keys. ``memory_mlp_dim > 0``: the encoder tokens go through a hidden layer
+  (``Dense(memory_mlp_dim)``, GELU) before the memory projection; 0 = the projection alone
+  (ARTrack's).
   """
 
   num_bins: int
@@ -152,6 +154,7 @@ class SequenceDecoder(nn.Module):
   num_heads: int = 8
   mlp_dim: int = 1024
   memory_grid_sides: tuple[int, ...] = ()
+  memory_mlp_dim: int = 0
   dtype: Any = jnp.float32
 
   @property
@@ -162,6 +165,9 @@ class SequenceDecoder(nn.Module):
     self.token_embed = nn.Embed(self.num_bins + 1, self.width, embedding_init=_trunc_normal,
                                 name="token_embed")
     self.pos_embed = self.param("pos_embed", _trunc_normal, (1, self.sequence_length, self.width))
+    if self.memory_mlp_dim > 0:
+      self.memory_hidden = nn.Dense(self.memory_mlp_dim, dtype=self.dtype,
+                                    kernel_init=_trunc_normal, name="memory_hidden")
     self.memory_proj = nn.Dense(self.width, dtype=self.dtype, kernel_init=_trunc_normal,
                                 name="memory_proj")
     self.memory_norm = nn.LayerNorm(epsilon=LAYER_NORM_EPSILON, dtype=self.dtype,
@@ -179,6 +185,8 @@ class SequenceDecoder(nn.Module):
 
   def project_memory(self, tokens):
     """Encoder tokens (B, L, D) -> decoder memory (B, L, width)."""
+    if self.memory_mlp_dim > 0:
+      tokens = nn.gelu(self.memory_hidden(tokens), approximate=False)
     return self.memory_norm(self.memory_proj(tokens))
 
   def memory_keys(self, memory):
