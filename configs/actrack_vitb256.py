@@ -19,16 +19,17 @@ Evaluate / demo / time a trained run:
 The training saving (frozen ViT vs full fine-tuning, ViT-B/16 at batch 8):
   python benchmarks/actrack_saving.py --batch 8
 
-Measured (2-core CPU shared with other jobs, docs/actrack.md): the frozen step against full
-fine-tuning at batch 8: 1.66x less peak memory (compiled estimate 3.10 vs 5.14 GiB), 1.62x fewer
-FLOPs, 1.72x faster (137 vs 237 s per step, median of 3). The quickstart runs end to end in
-about 12.5 min there but does not track yet (held-out AUC 2%: its decoder's first coordinate token
-does not localise; docs/actrack.md).
+Measured (2-core CPU, docs/actrack.md): the frozen step against full fine-tuning at batch 8:
+1.66x less peak memory (compiled estimate 3.10 vs 5.14 GiB), 1.62x fewer FLOPs, 1.72x faster
+(137 vs 237 s per step, median of 3, shared CPU). The quickstart: 11 min 5 s end to end on a
+quiet 2-core CPU, held-out synthetic AUC 33.1% / precision@20 50.9% / AO 35.5% (random weights:
+AUC 1.7%); its weights are tests/data/quickstart_actrack.
 
-Parameters: ViT-B/16 backbone 85,892,352 (frozen); additive net 1,529,664 and decoder 2,518,416
-(4,048,080 trained, 4.7% of the frozen backbone). Quickstart: backbone 223,680, additive 33,392,
-decoder 130,752. Published results: none available here (the abstract names VOT2020, LaSOT,
-TrackingNet and GOT-10k but no scores); measured figures of this reconstruction: docs/actrack.md.
+Parameters: ViT-B/16 backbone 85,892,352 (frozen); additive net 1,529,664 and decoder 2,583,952
+(4,113,616 trained, 4.8% of the frozen backbone). Quickstart: backbone 223,680, additive 33,392,
+decoder 149,568, corner head 125,218 (stage backbone only). Published results: none available
+here (the abstract names VOT2020, LaSOT, TrackingNet and GOT-10k but no scores); measured figures
+of this reconstruction: docs/actrack.md.
 """
 
 from trackjax.families.actrack import config as actrack_config
