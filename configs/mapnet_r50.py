@@ -17,8 +17,8 @@ Evaluate / demo / time a trained run:
 
 Published results: none available here (the abstract names LaSOT,
 TrackingNet, GOT-10k, TNL2k and UAV123 but no scores or speeds were available). This
-reconstruction: 39.7M parameters, 79.5 GFLOPs per frame. Quickstart (1200 steps; 19 min 51 s on a
-2-core CPU shared with other jobs, 23 min 50 s on another, quiet one): held-out synthetic AUC 38.2 /
+reconstruction: 39.7M parameters, 79.5 GFLOPs per frame. Quickstart (1200 steps; 13 min 13 s end to
+end on a quiet 2-core CPU, 19-24 min on two slower ones, docs/mapnet.md): held-out synthetic AUC 38.2 /
 precision@20 63.5 / AO 41.4 against 2.9 / 2.6 / 0.7 for random weights (docs/mapnet.md).
 """
 
