@@ -31,9 +31,9 @@ class ReplayIterator(grain.DatasetIterator):
 
   def __init__(self, inner, num_batches: int, seed: int):
     super().__init__()
+    self._inner = inner  # first: close() (also from __del__) reaches it even after a refusal
     if int(num_batches) < 1:
       raise ValueError(f'replay needs at least one batch, got num_batches={num_batches}')
-    self._inner = inner
     self._num_batches = int(num_batches)
     self._seed = int(seed)
     self._kept: list[dict[str, np.ndarray]] = []
