@@ -10,9 +10,9 @@ trains compute-bound instead of data-bound, on the same samples it would have dr
 
 Position: the number of batches yielded, ``n``. Batch ``n`` is kept batch ``n`` while ``n <
 num_batches``, then ``permutation(seed, n // num_batches)[n % num_batches]``. Checkpoints store
-``n`` and the wrapped iterator's position at the start; a restored iterator draws the kept
-batches again from the start of the wrapped stream (deterministic for a given seed) and yields
-exactly what the original would have yielded next. The skip counts of a kept batch
+``n`` alone; a restored iterator draws the kept batches again from the start of the wrapped
+stream (deterministic for a given seed) and yields exactly what the original would have yielded
+next. The skip counts of a kept batch
 (``skipped``, ``skipped_by_reason``) are reported the first time it is yielded only.
 """
 
@@ -41,10 +41,6 @@ class ReplayIterator(grain.DatasetIterator):
     self._order_pass = -1
     self._order = np.arange(0)
 
-  @property
-  def num_batches(self) -> int:
-    return self._num_batches
-
   def kept_index(self, position: int) -> int:
     """Which kept batch position ``position`` yields."""
     if position < self._num_batches:
@@ -58,17 +54,15 @@ class ReplayIterator(grain.DatasetIterator):
   def __next__(self) -> dict[str, np.ndarray]:
     index = self.kept_index(self._next)
     fresh = None
-    while len(self._kept) <= index:
+    while len(self._kept) <= index:  # ends with fresh = kept batch ``index`` when it is new
       fresh = next(self._inner)
       self._kept.append({k: v for k, v in fresh.items() if k not in _FIRST_TIME_ONLY})
     self._next += 1
-    if fresh is not None and index == len(self._kept) - 1:
-      return fresh
-    return self._kept[index]
+    return self._kept[index] if fresh is None else fresh
 
   # --------------------------------------------------------------- checkpointable position
   def get_state(self) -> dict[str, Any]:
-    return {'replay_next': self._next, 'inner': self._inner.get_state()}
+    return {'replay_next': self._next}
 
   def set_state(self, state: dict[str, Any]) -> None:
     self._restart(int(state['replay_next']))
@@ -78,10 +72,7 @@ class ReplayIterator(grain.DatasetIterator):
     positions = {int(s['replay_next']) for s in process_states}
     if len(positions) != 1:
       raise ValueError(f'input processes are at different replay positions: {sorted(positions)}')
-    stream = {'replay_next': positions.pop()}
-    if hasattr(self._inner, 'stream_state'):
-      stream['inner'] = self._inner.stream_state([s['inner'] for s in process_states])
-    return stream
+    return {'replay_next': positions.pop()}
 
   def set_stream_state(self, stream: dict[str, Any], process_index: int,
                        process_count: int) -> None:
@@ -92,7 +83,7 @@ class ReplayIterator(grain.DatasetIterator):
     """Continues at ``position``; the kept batches are drawn again from the wrapped iterator,
     which must not have been advanced yet."""
     if self._kept:
-      raise RuntimeError('a replay iterator is restored before it yields its first batch')
+      raise RuntimeError('a replay iterator can only be restored before it yields its first batch')
     self._next = position
 
   def close(self) -> None:

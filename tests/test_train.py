@@ -269,6 +269,7 @@ def test_resumed_replay_run_equals_uninterrupted(tmp_path, jax_cache, uninterrup
   assert not np.allclose(_final(four)["params"]["query_embed"],
                          _final(tmp_path / "four")["params"]["query_embed"])
 
+
 def test_eight_devices_match_one_and_restore_onto_one(tmp_path, jax_cache, uninterrupted_runs):
   two, four = uninterrupted_runs
   _train(jax_cache, tmp_path / "run", 2, devices=8)

@@ -33,7 +33,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from trackjax.models.vit import LAYER_NORM_EPSILON, Attention, Mlp, sincos_grid_init
+from trackjax.models.vit import (LAYER_NORM_EPSILON, Attention, Mlp, exact_gelu,
+                                 sincos_grid_init)
 
 NUM_COORDINATES = 4
 _trunc_normal = nn.initializers.truncated_normal(0.02)
@@ -186,7 +187,7 @@ class SequenceDecoder(nn.Module):
   def project_memory(self, tokens):
     """Encoder tokens (B, L, D) -> decoder memory (B, L, width)."""
     if self.memory_mlp_dim > 0:
-      tokens = nn.gelu(self.memory_hidden(tokens), approximate=False)
+      tokens = exact_gelu(self.memory_hidden(tokens))
     return self.memory_norm(self.memory_proj(tokens))
 
   def memory_keys(self, memory):
